@@ -1,0 +1,220 @@
+"""Model configuration: frozen dataclasses that validate themselves on construction.
+
+Every mistake raises ValueError (or TypeError for a wrong type) naming the field and what
+was expected, before any tensor is allocated. Clause ids from spec/ are cited where a value
+comes from the notes.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+import torch
+
+ModelShape = Literal["encoder_decoder", "decoder_only", "encoder_only"]
+Positional = Literal["sinusoidal", "sinusoidal_concat", "learned", "none"]
+NormPlacement = Literal["post", "pre"]
+Activation = Literal["relu", "gelu", "gelu_tanh"]
+AttentionPath = Literal["math", "fused"]
+CausalAlignment = Literal["top_left", "bottom_right"]
+
+DTYPES: dict[str, torch.dtype] = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def parse_dtype(name: str | torch.dtype, *, argument: str = "dtype") -> torch.dtype:
+    """Accept a supported torch.dtype or its name; anything else is a ValueError."""
+    if isinstance(name, torch.dtype):
+        if name in DTYPES.values():
+            return name
+        raise ValueError(f"{argument}: {name} is not supported; expected one of {list(DTYPES)}")
+    if not isinstance(name, str) or name.removeprefix("torch.") not in DTYPES:
+        raise ValueError(f"{argument}: {name!r} is not supported; expected one of {list(DTYPES)}")
+    return DTYPES[name.removeprefix("torch.")]
+
+
+def parse_device(name: str | torch.device, *, argument: str = "device") -> torch.device:
+    """Accept 'cpu', 'cuda' or 'cuda:N' when that device exists on this machine."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"{argument}: {name!r} is not a device; expected 'cpu' or 'cuda[:N]'"
+        ) from err
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise ValueError(
+            f"{argument}: device type {device.type!r} is not supported; use cpu or cuda"
+        )
+    if not torch.cuda.is_available():
+        raise ValueError(f"{argument}: {name!r} was asked for but this machine has no CUDA device")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"{argument}: {name!r} does not exist; this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s)"
+        )
+    return device
+
+
+def _choice(name: str, value: object, allowed: Any) -> None:
+    options = get_args(allowed)
+    if value not in options:
+        raise ValueError(f"{name}: {value!r} is not one of {list(options)}")
+
+
+def _positive_int(name: str, value: object, *, zero_ok: bool = False) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{name}: expected {'>= 0' if zero_ok else '> 0'}, got {value}")
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Ids of the special tokens (spec GEN-START-TOKEN, TRAIN-PAD-IGNORED, EMB-SPECIAL-TOKENS)."""
+
+    pad: int = 0
+    start: int = 1
+    end: int = 2
+    unk: int = 3
+
+    def __post_init__(self) -> None:
+        ids = dataclasses.asdict(self)
+        for name, value in ids.items():
+            _positive_int(f"special.{name}", value, zero_ok=True)
+        if len(set(ids.values())) != len(ids):
+            raise ValueError(f"special: token ids must be distinct, got {ids}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransformerConfig:
+    """One Transformer. Defaults are the original base model of the paper (a seq2seq model).
+
+    `n_encoder_layers` / `n_decoder_layers` must be 0 for the shapes that lack that stack,
+    so that a config never holds a number that silently means nothing.
+    """
+
+    vocab_size: int
+    shape: ModelShape = "encoder_decoder"
+    d_model: int = 512
+    n_heads: int = 8
+    d_ff: int = 2048
+    n_encoder_layers: int = 6
+    n_decoder_layers: int = 6
+    max_len: int = 512  # rows of the positions table
+    positional: Positional = "sinusoidal"
+    norm: NormPlacement = "post"  # the 2017 original is post-LN
+    activation: Activation = "relu"
+    attention_path: AttentionPath = "math"
+    tie_unembedding: bool = True  # share M between embedding and un-embedding
+    unembedding_bias: bool = False
+    bias: bool = True  # biases of the linear maps inside the layers
+    scale_embedding: bool = True  # multiply token embeddings by sqrt(d_model), as the paper does
+    dropout: float = 0.1
+    layer_norm_eps: float = 1e-5
+    special: SpecialTokens = field(default_factory=SpecialTokens)
+    dtype: torch.dtype = torch.float32
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        _choice("shape", self.shape, ModelShape)
+        _choice("positional", self.positional, Positional)
+        _choice("norm", self.norm, NormPlacement)
+        _choice("activation", self.activation, Activation)
+        _choice("attention_path", self.attention_path, AttentionPath)
+        for name in ("vocab_size", "d_model", "n_heads", "d_ff", "max_len"):
+            _positive_int(name, getattr(self, name))
+        for name in ("n_encoder_layers", "n_decoder_layers"):
+            _positive_int(name, getattr(self, name), zero_ok=True)
+        self._check_stacks()
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model: {self.d_model} is not divisible by n_heads={self.n_heads}; "
+                "multi-head attention needs d_model = n_heads * d_k"
+            )
+        if self.positional == "sinusoidal_concat" and self.d_model < 4:
+            raise ValueError(
+                f"d_model: the concatenated sinusoid layout needs d_model >= 4 (it divides by "
+                f"d_model // 2 - 1 timescale steps), got {self.d_model}"
+            )
+        if not (isinstance(self.dropout, float | int) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+        if not (isinstance(self.layer_norm_eps, float) and self.layer_norm_eps > 0):
+            raise ValueError(f"layer_norm_eps: expected a float > 0, got {self.layer_norm_eps!r}")
+        if not isinstance(self.special, SpecialTokens):
+            raise TypeError(f"special: expected SpecialTokens, got {type(self.special).__name__}")
+        too_big = {
+            k: v for k, v in dataclasses.asdict(self.special).items() if v >= self.vocab_size
+        }
+        if too_big:
+            raise ValueError(f"special: ids {too_big} are outside vocab_size={self.vocab_size}")
+        parse_dtype(self.dtype, argument="dtype")
+        parse_device(self.device, argument="device")
+
+    def _check_stacks(self) -> None:
+        needs = {
+            "encoder_decoder": ("n_encoder_layers", "n_decoder_layers"),
+            "decoder_only": ("n_decoder_layers",),
+            "encoder_only": ("n_encoder_layers",),
+        }[self.shape]
+        for name in ("n_encoder_layers", "n_decoder_layers"):
+            value = getattr(self, name)
+            if name in needs and value == 0:
+                raise ValueError(f"{name}: a {self.shape} model needs at least one layer")
+            if name not in needs and value != 0:
+                raise ValueError(f"{name}: must be 0 for a {self.shape} model, got {value}")
+
+    @property
+    def d_k(self) -> int:
+        """Width of one head (spec MHA-DMODEL-EQ-H-DK)."""
+        return self.d_model // self.n_heads
+
+    @property
+    def attention_scale(self) -> float:
+        """1 / sqrt(d_k) (spec SCALE-SQRT-DK)."""
+        return 1.0 / math.sqrt(self.d_k)
+
+    def replace(self, **changes: Any) -> "TransformerConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def base_config(**overrides: Any) -> TransformerConfig:
+    """The original base model: 6 + 6 layers, d_model 512, 8 heads of 64, d_ff 2048.
+
+    37000 is the shared BPE vocabulary of the paper's English-German model.
+    """
+    return TransformerConfig(vocab_size=37000, **overrides)
+
+
+def gpt2_small_config(**overrides: Any) -> TransformerConfig:
+    """GPT-2 small: 12 pre-LN decoder layers, d_model 768, 12 heads of 64, learned positions,
+    GELU (tanh form), un-embedding tied to the token embedding and without bias.
+    124,439,808 parameters with 50257 tokens and 1024 positions.
+    """
+    values: dict[str, Any] = dict(
+        vocab_size=50257,
+        shape="decoder_only",
+        d_model=768,
+        n_heads=12,
+        d_ff=3072,
+        n_encoder_layers=0,
+        n_decoder_layers=12,
+        max_len=1024,
+        positional="learned",
+        norm="pre",
+        activation="gelu_tanh",
+        tie_unembedding=True,
+        unembedding_bias=False,
+        scale_embedding=False,
+    )
+    values.update(overrides)
+    return TransformerConfig(**values)
+
+
+PRESETS = {"base": base_config, "gpt2-small": gpt2_small_config}

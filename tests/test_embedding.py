@@ -1,0 +1,36 @@
+"""Token embedding: a lookup table equal to one-hot times M, trainable, optionally pretrained."""
+
+import math
+
+import torch
+import transformer_spec.reference as R
+
+
+def test_lookup_equals_one_hot_times_M() -> None:
+    emb = R.TokenEmbedding(11, 6).double()
+    tokens = torch.randint(0, 11, (3, 5))
+    torch.testing.assert_close(emb(tokens), R.one_hot_embed(tokens, emb.M), rtol=0, atol=0)
+
+
+def test_scaled_embedding_multiplies_by_sqrt_d_model() -> None:
+    emb = R.TokenEmbedding(11, 16, scale=True)
+    tokens = torch.tensor([[3, 4]])
+    torch.testing.assert_close(emb(tokens), emb.M[tokens] * math.sqrt(16))
+
+
+def test_pretrained_matrix_is_loaded_and_keeps_training() -> None:
+    emb = R.TokenEmbedding(5, 4)
+    pretrained = torch.arange(20, dtype=torch.float32).reshape(5, 4)
+    emb.load_pretrained(pretrained)
+    assert torch.equal(emb.M.detach(), pretrained)
+    opt = torch.optim.SGD(emb.parameters(), lr=0.1)
+    emb(torch.tensor([[1, 2]])).sum().backward()
+    opt.step()
+    assert not torch.equal(emb.M[1].detach(), pretrained[1])
+    assert torch.equal(emb.M[0].detach(), pretrained[0])  # a row not in the batch is untouched
+
+
+def test_pretrained_matrix_can_be_frozen() -> None:
+    emb = R.TokenEmbedding(5, 4)
+    emb.load_pretrained(torch.ones(5, 4), freeze=True)
+    assert not emb.M.requires_grad

@@ -1,0 +1,182 @@
+"""The three model shapes, presets, KV cache, generation, loss and dtypes."""
+
+import pytest
+import torch
+import transformer_spec.reference as R
+
+from .conftest import DEVICES, DTYPES, tiny_config
+
+SHAPES = ["encoder_decoder", "decoder_only", "encoder_only"]
+
+
+def _tokens(b: int, n: int, vocab: int = 23, seed: int = 0) -> torch.Tensor:
+    return torch.randint(4, vocab, (b, n), generator=torch.Generator().manual_seed(seed))
+
+
+def _logits(model: R.AnyModel, tgt: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    out: torch.Tensor = model(src, tgt) if isinstance(model, R.EncoderDecoderModel) else model(tgt)
+    return out
+
+
+def test_gpt2_small_has_exactly_124_439_808_parameters() -> None:
+    model = R.build_model(R.gpt2_small_config())
+    assert R.count_parameters(model) == 124_439_808
+    assert model.unembed.W.weight is model.embed.tokens.M  # tied
+
+
+def test_base_preset_is_the_original_model() -> None:
+    cfg = R.base_config()
+    assert (cfg.n_encoder_layers, cfg.n_decoder_layers, cfg.d_model, cfg.n_heads, cfg.d_ff) == (
+        6,
+        6,
+        512,
+        8,
+        2048,
+    )
+    assert cfg.d_k == 64 and cfg.attention_scale == 1 / 8
+    assert (cfg.norm, cfg.positional, cfg.activation) == ("post", "sinusoidal", "relu")
+
+
+def test_layers_have_two_and_three_sublayers() -> None:
+    model = R.build_model(tiny_config())
+    assert isinstance(model, R.EncoderDecoderModel)
+    for enc in model.encoder.layers:
+        assert isinstance(enc, R.EncoderLayer) and len(enc.sublayers) == 2
+    for dec in model.decoder.layers:
+        assert isinstance(dec, R.DecoderLayer) and len(dec.sublayers) == 3
+        assert dec.cross_attn is not None
+    gpt = R.build_model(tiny_config("decoder_only"))
+    assert isinstance(gpt, R.DecoderOnlyModel)
+    for dec in gpt.decoder.layers:
+        assert isinstance(dec, R.DecoderLayer) and len(dec.sublayers) == 2
+        assert dec.cross_attn is None
+
+
+def test_untied_unembedding_has_its_own_matrix() -> None:
+    model = R.build_model(tiny_config(tie_unembedding=False, unembedding_bias=True))
+    assert model.unembed.W.weight is not model.embed.tokens.M
+    assert model.unembed.W.bias is not None
+
+
+@pytest.mark.parametrize("shape", ["encoder_decoder", "decoder_only"])
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_kv_cache_equals_full_forward(shape: str, norm: str) -> None:
+    torch.manual_seed(0)
+    model = R.build_model(tiny_config(shape, norm=norm)).eval()
+    src, tgt = _tokens(3, 7), _tokens(3, 12, seed=1)
+    full = _logits(model, tgt, src)
+    step = R.incremental_logits(model, tgt, src=src if shape == "encoder_decoder" else None)
+    assert (full - step).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("shape", ["encoder_decoder", "decoder_only"])
+def test_cached_and_uncached_generation_agree(shape: str) -> None:
+    torch.manual_seed(1)
+    model = R.build_model(tiny_config(shape)).eval()
+    src = _tokens(4, 6) if shape == "encoder_decoder" else None
+    prompt = None if src is not None else _tokens(4, 3)
+    a = R.generate(model, src=src, prompt=prompt, max_new_tokens=8)
+    b = R.generate(model, src=src, prompt=prompt, max_new_tokens=8, use_cache=False)
+    assert torch.equal(a, b)
+
+
+def test_greedy_picks_the_most_probable_token_and_stops_at_end() -> None:
+    torch.manual_seed(2)
+    model = R.build_model(tiny_config("decoder_only")).eval()
+    end = model.config.special.end
+    with torch.no_grad():  # make <END> the only likely token after position 3
+        model.unembed.W.weight.zero_()
+        model.unembed.W.weight[end] = 0.0
+    prompt = _tokens(2, 3)
+    out = R.generate(model, prompt=prompt, max_new_tokens=5)
+    logits = model(prompt)[:, -1]
+    assert torch.equal(out[:, 3], logits.argmax(-1))
+    assert out.shape[1] <= 3 + 5
+
+
+def test_generation_pads_after_end_and_stops_when_all_ended() -> None:
+    torch.manual_seed(3)
+    model = R.build_model(
+        tiny_config("decoder_only", unembedding_bias=True, tie_unembedding=False)
+    ).eval()
+    special = model.config.special
+    with torch.no_grad():
+        model.unembed.W.weight.zero_()
+        bias = model.unembed.W.bias
+        assert bias is not None
+        bias.zero_()
+        bias[special.end] = 10.0
+    out = R.generate(model, prompt=_tokens(2, 2), max_new_tokens=6)
+    assert out.shape == (2, 3) and bool((out[:, 2] == special.end).all())
+
+
+def test_sampling_is_reproducible_and_top_k_one_is_greedy() -> None:
+    torch.manual_seed(4)
+    model = R.build_model(tiny_config("decoder_only")).eval()
+    prompt = _tokens(3, 2)
+    draw = [
+        R.generate(
+            model,
+            prompt=prompt,
+            max_new_tokens=6,
+            sample=True,
+            temperature=0.7,
+            generator=torch.Generator().manual_seed(9),
+        )
+        for _ in range(2)
+    ]
+    assert torch.equal(draw[0], draw[1])
+    top1 = R.generate(model, prompt=prompt, max_new_tokens=6, sample=True, top_k=1)
+    assert torch.equal(top1, R.generate(model, prompt=prompt, max_new_tokens=6))
+
+
+def test_loss_ignores_padding_labels() -> None:
+    torch.manual_seed(5)
+    model = R.build_model(tiny_config("decoder_only")).eval()
+    tokens = _tokens(2, 6)
+    tokens[0, 4:] = model.config.special.pad
+    loss = R.teacher_forced_loss(model, tokens)
+    logits = model(tokens[:, :-1])
+    labels = tokens[:, 1:]
+    keep = labels != model.config.special.pad
+    manual = torch.nn.functional.cross_entropy(logits[keep], labels[keep])
+    torch.testing.assert_close(loss, manual)
+
+
+def test_loss_refuses_a_batch_of_only_padding() -> None:
+    model = R.build_model(tiny_config("decoder_only"))
+    with pytest.raises(ValueError, match="tokens: every label is <PAD>"):
+        R.teacher_forced_loss(model, torch.tensor([[5, 0, 0]]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("path", ["math", "fused"])
+def test_every_shape_runs_in_every_dtype_close_to_float64(
+    device: str, dtype: torch.dtype, shape: str, path: str
+) -> None:
+    torch.manual_seed(6)
+    ref = R.build_model(tiny_config(shape, dtype=torch.float64, device=device)).eval()
+    model = R.build_model(
+        tiny_config(shape, dtype=dtype, device=device, attention_path=path)
+    ).eval()
+    model.load_state_dict(ref.state_dict())
+    src, tgt = _tokens(2, 5).to(device), _tokens(2, 6, seed=1).to(device)
+    want, got = _logits(ref, tgt, src), _logits(model, tgt, src)
+    assert got.dtype == dtype and bool(torch.isfinite(got).all())
+    rel = ((got.double() - want).abs().max() / want.abs().max()).item()
+    assert (
+        rel
+        <= {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 5e-2, torch.float16: 5e-3}[
+            dtype
+        ]
+    )
+
+
+def test_dropout_is_off_in_eval_mode() -> None:
+    model = R.build_model(tiny_config("decoder_only", dropout=0.5)).eval()
+    tokens = _tokens(2, 5)
+    assert torch.equal(model(tokens), model(tokens))
+    model.train()
+    assert not torch.equal(model(tokens), model(tokens))

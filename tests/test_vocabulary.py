@@ -1,0 +1,29 @@
+"""Tokens to ids: unknown units become <UNK>; batches are right-padded with <PAD>."""
+
+import pytest
+import torch
+import transformer_spec.reference as R
+
+
+def test_special_tokens_come_first_and_are_distinct() -> None:
+    vocab = R.Vocabulary(["the", "cat", "sat"])
+    assert vocab.decode([0, 1, 2, 3]) == ["<PAD>", "<START>", "<END>", "<UNK>"]
+    assert len(vocab) == 7
+
+
+def test_unknown_units_become_unk() -> None:
+    vocab = R.Vocabulary(["Qian", "kill", "you"])
+    ids = vocab.encode("you kill Bob", start=True, end=True)
+    assert vocab.decode(ids) == ["<START>", "you", "kill", "<UNK>", "<END>"]
+
+
+def test_pad_batch_keeps_every_sequence_and_pads_on_the_right() -> None:
+    vocab = R.Vocabulary(["a", "b", "c"])
+    batch = vocab.pad_batch([vocab.encode("a b c"), vocab.encode("c")])
+    assert batch.tolist() == [[4, 5, 6], [6, 0, 0]]
+    assert batch.dtype == torch.long
+
+
+def test_pad_batch_refuses_empty_input() -> None:
+    with pytest.raises(ValueError, match="sequences"):
+        R.Vocabulary([]).pad_batch([[]])
