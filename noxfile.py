@@ -19,7 +19,7 @@ def install_project(session: nox.Session, extras: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.5")
+    session.install(*CONSTRAINTS, "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -27,9 +27,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     install_project(session, "test")
-    session.install("mypy>=1.10", "nox>=2024.4")
+    session.install(*CONSTRAINTS, "mypy", "nox")
     session.run("mypy", "-p", "transformer_spec")
-    session.run("mypy", "--strict", "tests", "noxfile.py")
+    session.run("mypy", "--strict", "tests", "tools", "noxfile.py")
 
 
 @nox.session

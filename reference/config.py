@@ -154,7 +154,8 @@ class TransformerConfig:
         }
         if too_big:
             raise ValueError(f"special: ids {too_big} are outside vocab_size={self.vocab_size}")
-        parse_dtype(self.dtype, argument="dtype")
+        # A dtype may be given by name ("bfloat16"); it is stored as the torch.dtype.
+        object.__setattr__(self, "dtype", parse_dtype(self.dtype, argument="dtype"))
         parse_device(self.device, argument="device")
 
     def _check_stacks(self) -> None:

@@ -71,4 +71,4 @@ def train_copy_task(
     out = generate(model, src=src, max_new_tokens=length + 1)
     copied = out[:, 1 : length + 1]
     accuracy = (copied == src).float().mean().item() if copied.shape[1] == length else 0.0
-    return CopyTaskResult(accuracy, time.perf_counter() - t0, steps, float(loss))
+    return CopyTaskResult(accuracy, time.perf_counter() - t0, steps, float(loss.detach()))

@@ -180,3 +180,24 @@ def test_dropout_is_off_in_eval_mode() -> None:
     assert torch.equal(model(tokens), model(tokens))
     model.train()
     assert not torch.equal(model(tokens), model(tokens))
+
+
+def test_left_padding_is_invisible_to_a_decoder() -> None:
+    # No positional encoding, so [<PAD>, <PAD>, x] must give at x what [x] gives.
+    torch.manual_seed(7)
+    model = R.build_model(tiny_config("decoder_only", positional="none")).eval()
+    tokens = _tokens(2, 4)
+    padded = torch.cat([torch.zeros(2, 3, dtype=torch.long), tokens], dim=1)
+    torch.testing.assert_close(model(padded)[:, 3:], model(tokens), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", ["encoder_decoder", "encoder_only"])
+def test_right_padding_of_the_source_is_invisible(shape: str) -> None:
+    torch.manual_seed(8)
+    model = R.build_model(tiny_config(shape)).eval()
+    src, tgt = _tokens(2, 5), _tokens(2, 4, seed=1)
+    padded = torch.cat([src, torch.zeros(2, 3, dtype=torch.long)], dim=1)
+    if isinstance(model, R.EncoderDecoderModel):
+        torch.testing.assert_close(model(padded, tgt), model(src, tgt), rtol=0, atol=1e-5)
+    else:
+        torch.testing.assert_close(model(padded)[:, :5], model(src), rtol=0, atol=1e-5)
