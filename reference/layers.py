@@ -28,6 +28,12 @@ def _residual(config: TransformerConfig) -> Residual:
     )
 
 
+def _final_norm(config: TransformerConfig) -> LayerNorm | None:
+    # Pre-LN leaves the residual sum unnormalised after the last layer, so the stack ends
+    # with one more LayerNorm (GPT-2's ln_f); post-LN already ends on a LayerNorm.
+    return LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm == "pre" else None
+
+
 def _ffn(config: TransformerConfig) -> FeedForward:
     return FeedForward(config.d_model, config.d_ff, act=config.activation, bias=config.bias)
 
@@ -89,14 +95,12 @@ class DecoderLayer(nn.Module):
 
 
 class Encoder(nn.Module):
-    """N encoder layers; pre-LN adds a final LayerNorm (the sum is never normalised else)."""
+    """N encoder layers, each reading the previous one's output."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList([EncoderLayer(config) for _ in range(config.n_encoder_layers)])
-        self.final_norm = (
-            LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm == "pre" else None
-        )
+        self.final_norm = _final_norm(config)
 
     def forward(
         self, x: Float[Tensor, "b s d_model"], mask: Bool[Tensor, "b 1 1 s"] | None = None
@@ -115,9 +119,7 @@ class Decoder(nn.Module):
                 for _ in range(config.n_decoder_layers)
             ]
         )
-        self.final_norm = (
-            LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm == "pre" else None
-        )
+        self.final_norm = _final_norm(config)
 
     def forward(
         self,
