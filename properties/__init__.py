@@ -1,5 +1,12 @@
-"""Executable properties of spec/ clauses.
+"""Executable properties of spec/ clauses, the adapters through which targets are plugged in,
+and the conformance runner. Importing this package is light: property modules are loaded
+when a run selects them (`registry.load_all`)."""
 
-The harness (adapters, strategies, properties, the checker) is built in the next stage;
-until then this package only reserves the namespace `transformer_spec.properties`.
-"""
+from .targets import MHA as MHA
+from .targets import AttentionFn as AttentionFn
+from .targets import Conventions as Conventions
+from .targets import MHASpec as MHASpec
+from .targets import Model as Model
+from .targets import ModelSpec as ModelSpec
+from .targets import Projections as Projections
+from .targets import Target as Target

@@ -15,7 +15,7 @@ link has one source of truth.
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Literal, cast
 
@@ -156,8 +156,10 @@ def build_spec(
     )
 
 
-def load_spec() -> Spec:
-    """Read every section file shipped in `transformer_spec.spec` (sorted by file name)."""
+def load_spec(checked_by: Mapping[str, tuple[str, ...]] | None = None) -> Spec:
+    """Read every section file shipped in `transformer_spec.spec` (sorted by file name).
+    `checked_by` (clause id -> property ids, from the properties registry) fills
+    `Clause.properties`."""
     root = resources.files("transformer_spec.spec")
     sources = tomllib.loads(root.joinpath("sources.toml").read_text(encoding="utf-8"))
     files = sorted(
@@ -165,4 +167,16 @@ def load_spec() -> Spec:
         key=lambda p: p.name,
     )
     sections = [(p.name, tomllib.loads(p.read_text(encoding="utf-8"))) for p in files]
-    return build_spec(sources, sections)
+    spec = build_spec(sources, sections)
+    if not checked_by:
+        return spec
+    linked = tuple(
+        Section(
+            s.name,
+            s.title,
+            s.prefix,
+            tuple(replace(c, properties=checked_by.get(c.id, ())) for c in s.clauses),
+        )
+        for s in spec.sections
+    )
+    return replace(spec, sections=linked)

@@ -5,17 +5,25 @@ Exit codes: 0 success, 1 a check failed, 2 bad usage (argparse's convention).
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from transformer_spec.properties.loading import KnownFailure
+    from transformer_spec.properties.runner import CellReport
+
 
 def _clause_table(kind: str | None, section: str | None, as_json: bool) -> int:
+    from transformer_spec.properties.registry import checked_by
     from transformer_spec.spec import load_spec
 
-    spec = load_spec()
+    spec = load_spec(checked_by())
     known_sections = [s.name for s in spec.sections]
     if section is not None and section not in known_sections:
         print(
@@ -81,6 +89,105 @@ def _copy_task(steps: int, seed: int) -> int:
     return 0 if result.accuracy >= 0.99 else 1
 
 
+def _check(args: argparse.Namespace) -> int:
+    """Exit 0 when every applicable property passes, 1 when any fails, 2 for bad input."""
+    import torch
+
+    from transformer_spec.properties import loading, registry, report, runner
+    from transformer_spec.reference.config import DTYPES
+    from transformer_spec.spec import load_spec
+
+    try:
+        names = args.targets or ["reference-math", "reference-fused"]
+        targets = [loading.load_target(t) for t in names]
+        known = loading.load_known_failures(args.known_failures) if args.known_failures else []
+        dtypes = list(DTYPES) if args.dtype == ["all"] else args.dtype
+        unknown = [d for d in dtypes if d not in DTYPES]
+        if unknown:
+            raise loading.UsageError(
+                f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)} or 'all'"
+            )
+        device = (
+            torch.device(args.device)
+            if args.device in ("cpu", "cuda") or args.device.startswith("cuda:")
+            else None
+        )
+        if device is None:
+            raise loading.UsageError(f"--device {args.device!r}: expected cpu, cuda or cuda:N")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise loading.UsageError(f"--device {args.device!r}: this machine has no CUDA device")
+        props = registry.select(args.property)
+        if not props:
+            raise loading.UsageError(
+                f"--property {args.property}: matches no property; "
+                "see `transformer-spec check --list`"
+            )
+        for path in (args.json, args.junit_xml):
+            if path:
+                _writable(path)
+    except loading.UsageError as err:
+        print(f"transformer-spec check: {err}", file=sys.stderr)
+        return 2
+    profile = args.profile or runner.default_profile()
+    seed = runner.default_seed(profile) if args.seed is None else args.seed
+    cells = []
+    for name, target in zip(names, targets, strict=True):
+        print("\n".join(report.header(target)))
+        print(f"torch {torch.__version__}, device {device}, profile {profile}, seed {seed}")
+        for dtype_name in dtypes:
+            prefix = (
+                f"transformer-spec check {name} --device {device} --dtype {dtype_name} "
+                f"--profile {profile} --seed {seed}"
+            )
+            cell = runner.run_cell(
+                target,
+                props,
+                device=device,
+                dtype=DTYPES[dtype_name],
+                profile=profile,
+                seed=seed,
+                reproduce_prefix=prefix,
+            )
+            _apply_known(cell, known)
+            cells.append(cell)
+            print("\n".join(report.cell_text(cell)))
+    used = {r.reason for c in cells for r in c.results if r.outcome == "known_failure"}
+    for entry in known:
+        if entry.reason not in used:
+            print(
+                f"warning: known-failures line {entry.line} ({entry.pattern}) matched no failure",
+                file=sys.stderr,
+            )
+    if args.json:
+        Path(args.json).write_text(
+            report.to_json(cells, {t.name: t for t in targets}, load_spec().version)
+        )
+    if args.junit_xml:
+        Path(args.junit_xml).write_text(report.to_junit(cells))
+    failed = sum(c.count("fail") for c in cells)
+    print(f"\n{'FAILED' if failed else 'OK'}: {failed} failing properties over {len(cells)} cells")
+    return 1 if failed else 0
+
+
+def _writable(path: str) -> None:
+    from transformer_spec.properties.loading import UsageError
+
+    parent = Path(path).resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(
+            f"report path {path!r}: folder {str(parent)!r} does not exist or is not writable"
+        )
+
+
+def _apply_known(cell: "CellReport", known: "list[KnownFailure]") -> None:
+    from transformer_spec.properties.loading import known_reason
+
+    for r in cell.results:
+        reason = known_reason(known, r.property) if r.outcome == "fail" else None
+        if reason is not None:
+            r.outcome, r.reason = "known_failure", reason
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transformer-spec",
@@ -92,6 +199,35 @@ def _parser() -> argparse.ArgumentParser:
     spec.add_argument("--kind", choices=["property", "structure", "informative"])
     spec.add_argument("--section", help="only this section (e.g. attention)")
     spec.add_argument("--json", action="store_true", help="machine-readable output")
+    check = sub.add_parser("check", help="check targets against the spec's properties")
+    check.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="MODULE:FACTORY or a built-in (default: reference-math reference-fused)",
+    )
+    check.add_argument("--device", default="cpu")
+    check.add_argument(
+        "--dtype",
+        action="append",
+        help="float64, float32, bfloat16, float16 or all (repeatable; default float32)",
+    )
+    check.add_argument(
+        "--profile",
+        choices=["quick", "ci", "thorough"],
+        help="default: ci when $CI is set, else quick",
+    )
+    check.add_argument(
+        "--seed", type=int, help="Hypothesis seed (default: 0 under ci, else random)"
+    )
+    check.add_argument(
+        "--property", action="append", help="only properties matching this id or glob (repeatable)"
+    )
+    check.add_argument("--json", help="write the JSON report here")
+    check.add_argument("--junit-xml", help="write JUnit XML here")
+    check.add_argument(
+        "--known-failures", help="file: one property id or pattern per line, then the reason"
+    )
     copy = sub.add_parser(
         "copy-task", help="train the reference on the copy task (exit 1 below 99%%)"
     )
@@ -101,9 +237,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # output piped into `head` and cut short: not an error
+        sys.stderr.close()
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "spec":
         return _clause_table(args.kind, args.section, args.json)
+    if args.command == "check":
+        args.dtype = args.dtype or ["float32"]
+        return _check(args)
     return _copy_task(args.steps, args.seed)
 
 

@@ -1,0 +1,118 @@
+"""The reference as built-in targets: `reference-math` (the formula, the ground truth) and
+`reference-fused` (torch SDPA), each at attention, multi-head and whole-model level."""
+
+import torch
+from torch import Tensor
+
+from transformer_spec import reference as R
+
+from .targets import Conventions, MHASpec, ModelSpec, Projections, Target
+
+
+class ReferenceAttention:
+    """The reference attention function behind the harness's attention-level protocol."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(
+        self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        q_len, k_len = q.shape[-2], k.shape[-2]
+        c = R.causal_mask(q_len, k_len, device=q.device) if causal else None
+        full = R.combine_masks(mask, c)
+        if self.path == "math":
+            out, weights = R.scaled_dot_product_attention(q, k, v, mask=full)
+            return out, weights
+        return R.fused_attention(q, k, v, mask=full), None
+
+
+class ReferenceMHA:
+    def __init__(self, spec: MHASpec, path: str) -> None:
+        torch.manual_seed(spec.seed)
+        self.module = R.MultiHeadAttention(spec.d_model, spec.n_heads, path=path)  # type: ignore[arg-type]
+        self.module.to(device=spec.device, dtype=spec.dtype).eval()
+
+    @torch.no_grad()
+    def __call__(
+        self, x_query: Tensor, x_kv: Tensor, *, key_padding: Tensor | None, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        mask = R.padding_mask(key_padding) if key_padding is not None else None
+        out, weights = self.module(
+            x_query, x_kv, mask=mask, causal=causal, need_weights=self.module.path == "math"
+        )
+        return out, weights
+
+    def projections(self) -> Projections:
+        m = self.module
+        return Projections(
+            W_Q=m.W_Q.weight.T,
+            W_K=m.W_K.weight.T,
+            W_V=m.W_V.weight.T,
+            W_O=m.W_O.weight.T,
+            b_Q=m.W_Q.bias,
+            b_K=m.W_K.bias,
+            b_V=m.W_V.bias,
+            b_O=m.W_O.bias,
+        )
+
+
+class ReferenceModel:
+    def __init__(self, spec: ModelSpec, path: str) -> None:
+        layers = {
+            "encoder_decoder": (spec.n_layers, spec.n_layers),
+            "decoder_only": (0, spec.n_layers),
+            "encoder_only": (spec.n_layers, 0),
+        }[spec.kind]
+        config = R.TransformerConfig(
+            vocab_size=spec.vocab_size,
+            shape=spec.kind,
+            d_model=spec.d_model,
+            n_heads=spec.n_heads,
+            d_ff=spec.d_ff,
+            n_encoder_layers=layers[0],
+            n_decoder_layers=layers[1],
+            max_len=spec.max_len,
+            positional="sinusoidal" if spec.positional else "none",
+            dropout=0.0,
+            attention_path=path,  # type: ignore[arg-type]
+            dtype=spec.dtype,
+            device=str(spec.device),
+        )
+        torch.manual_seed(spec.seed)
+        self.model = R.build_model(config).eval()
+        self.pad_id = config.special.pad
+
+    @torch.no_grad()
+    def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        if isinstance(self.model, R.EncoderDecoderModel):
+            assert src is not None, "an encoder-decoder model needs src"
+            out: Tensor = self.model(src, tokens)
+        else:
+            out = self.model(tokens)
+        return out
+
+    @torch.no_grad()
+    def incremental_logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor | None:
+        if isinstance(self.model, R.EncoderOnlyModel):
+            return None
+        return R.incremental_logits(self.model, tokens, src=src)
+
+
+def reference_target(path: str) -> Target:
+    conventions = Conventions(weights="per_head" if path == "math" else "none")
+    return Target(
+        name=f"reference-{path}",
+        description=f"transformer_spec.reference, attention_path={path!r}",
+        conventions=conventions,
+        attention=ReferenceAttention(path),
+        mha=lambda spec: ReferenceMHA(spec, path),
+        model=lambda spec: ReferenceModel(spec, path),
+        model_kinds=("encoder_decoder", "decoder_only", "encoder_only"),
+    )
+
+
+BUILTIN_TARGETS = {
+    name: lambda name=name: reference_target(name.split("-")[1])
+    for name in ("reference-math", "reference-fused")
+}

@@ -1,0 +1,90 @@
+"""Turning command-line words into targets and known failures; every mistake is a UsageError
+with one line saying what is wrong and what would be accepted (the CLI exits 2)."""
+
+import fnmatch
+import importlib
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .builtin import BUILTIN_TARGETS
+from .targets import Target
+
+
+class UsageError(Exception):
+    """Bad input to the checker: exit 2 with this one-line message."""
+
+
+def load_target(spec: str) -> Target:
+    """A built-in name (reference-math, reference-fused) or MODULE:FACTORY, where FACTORY()
+    returns a Target. Loading a module runs its code."""
+    if spec in BUILTIN_TARGETS:
+        return BUILTIN_TARGETS[spec]()
+    if ":" not in spec:
+        raise UsageError(
+            f"target {spec!r}: expected MODULE:FACTORY or one of {sorted(BUILTIN_TARGETS)}"
+        )
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:  # MODULE is looked up from the current folder too
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # ImportError, or the module's own code failing
+        raise UsageError(
+            f"target {spec!r}: cannot import module {module_name!r}: {type(err).__name__}: {err}"
+        ) from err
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise UsageError(f"target {spec!r}: module {module_name!r} has no callable {attr!r}")
+    try:
+        target = factory()
+    except Exception as err:
+        raise UsageError(
+            f"target {spec!r}: the factory raised {type(err).__name__}: {err}"
+        ) from err
+    if not isinstance(target, Target):
+        raise UsageError(
+            f"target {spec!r}: the factory returned {type(target).__name__}, "
+            "expected transformer_spec.properties.Target"
+        )
+    return target
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    pattern: str
+    reason: str
+    line: int
+
+
+_LINE = re.compile(r"^(?P<pattern>\S+)\s+(?P<reason>\S.*)$")
+
+
+def load_known_failures(path: str) -> list[KnownFailure]:
+    """One property id or glob pattern per line, then its reason; '#' starts a comment."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"known-failures file {path!r}: cannot read it: {err}") from err
+    entries = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            raise UsageError(
+                f"known-failures file {path!r} line {number}: expected "
+                f"'PROPERTY-ID-OR-PATTERN reason', got {line!r}"
+            )
+        entries.append(KnownFailure(match["pattern"], match["reason"].strip(), number))
+    return entries
+
+
+def known_reason(entries: list[KnownFailure], property_id: str) -> str | None:
+    for entry in entries:
+        if fnmatch.fnmatchcase(property_id, entry.pattern):
+            return entry.reason
+    return None

@@ -1,0 +1,125 @@
+"""Properties: executable checks of spec clauses, registered with what they need.
+
+A property is a function of a `Context` (target, device, dtype, tolerance) that returns a
+Hypothesis test (a @given function). It cites the clause ids it checks and names the
+capabilities it needs; a target that lacks one is reported "not applicable" with the reason.
+"""
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .targets import Target
+from .tolerance import DTYPE_NAMES, Tolerance
+
+# Capabilities a property can need, and why a target may lack each.
+NEEDS: dict[str, str] = {
+    "attention": "target offers no attention function",
+    "attention.weights": "target declares that it returns no attention weights",
+    "attention.unequal_causal": "target declares no causal alignment for unequal lengths",
+    "attention.fully_masked_policy": "target declares no fully-masked-row policy",
+    "mha": "target offers no multi-head attention module",
+    "mha.weights": "target declares that its attention module returns no weights",
+    "mha.per_head_weights": "target's attention module returns no per-head weights",
+    "model": "target offers no model",
+    "model.encoder_decoder": "target offers no encoder-decoder model",
+    "model.decoder_only": "target offers no decoder-only model",
+    "model.encoder_only": "target offers no encoder-only model",
+}
+
+
+class NotApplicable(Exception):
+    """Raised while building a property when the target turns out to lack what it needs."""
+
+
+@dataclass(frozen=True)
+class Context:
+    target: Target
+    device: torch.device
+    dtype: torch.dtype
+    tolerance: Tolerance
+
+    @property
+    def dtype_name(self) -> str:
+        return DTYPE_NAMES[self.dtype]
+
+
+Check = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Property:
+    id: str
+    clauses: tuple[str, ...]
+    needs: tuple[str, ...]
+    doc: str
+    build: Callable[[Context], Check]
+
+
+REGISTRY: dict[str, Property] = {}
+
+
+def prop(
+    id: str, *, clauses: tuple[str, ...], needs: tuple[str, ...]
+) -> Callable[[Callable[[Context], Check]], Callable[[Context], Check]]:
+    """Register a property. The decorated function's docstring is its one-line description."""
+
+    def register(build: Callable[[Context], Check]) -> Callable[[Context], Check]:
+        unknown = set(needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"property {id}: unknown needs {sorted(unknown)}")
+        if id in REGISTRY:
+            raise ValueError(f"property {id}: registered twice")
+        if not clauses:
+            raise ValueError(f"property {id}: cites no clause")
+        doc = (build.__doc__ or "").strip().splitlines()[0] if build.__doc__ else id
+        REGISTRY[id] = Property(id=id, clauses=clauses, needs=needs, doc=doc, build=build)
+        return build
+
+    return register
+
+
+def missing_need(p: Property, target: Target) -> str | None:
+    """The reason `p` cannot apply to `target`, or None when it can."""
+    c = target.conventions
+    have = {
+        "attention": target.attention is not None,
+        "attention.weights": target.attention is not None and c.weights != "none",
+        "attention.unequal_causal": c.causal_alignment is not None,
+        "attention.fully_masked_policy": c.fully_masked_row != "unspecified",
+        "mha": target.mha is not None,
+        "mha.weights": target.mha is not None and c.weights != "none",
+        "mha.per_head_weights": target.mha is not None and c.weights == "per_head",
+        "model": target.model is not None,
+    }
+    for kind in ("encoder_decoder", "decoder_only", "encoder_only"):
+        have[f"model.{kind}"] = target.model is not None and kind in target.model_kinds
+    for need in p.needs:
+        if not have[need]:
+            return NEEDS[need]
+    return None
+
+
+def load_all() -> dict[str, Property]:
+    """Import every property module (registration is an import side effect)."""
+    from . import checks  # noqa: F401
+
+    return REGISTRY
+
+
+def select(patterns: list[str] | None) -> list[Property]:
+    props = list(load_all().values())
+    if not patterns:
+        return props
+    return [p for p in props if any(fnmatch.fnmatchcase(p.id, pat) for pat in patterns)]
+
+
+def checked_by() -> dict[str, tuple[str, ...]]:
+    """Clause id -> ids of the properties that cite it."""
+    links: dict[str, list[str]] = {}
+    for p in load_all().values():
+        for clause in p.clauses:
+            links.setdefault(clause, []).append(p.id)
+    return {clause: tuple(ids) for clause, ids in links.items()}

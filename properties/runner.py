@@ -1,0 +1,156 @@
+"""Run properties against a target in one (device, dtype) cell and collect outcomes.
+
+Profiles (Hypothesis settings):
+- quick: 10 examples per property, for a first look;
+- ci: 25 examples, a fixed seed (0 unless given), no example database: the same run every
+  time; the default when the CI environment variable is set;
+- thorough: 200 examples.
+A failure keeps Hypothesis's shrunk counterexample (the case and the assertion message) and a
+command that reproduces it.
+"""
+
+import contextlib
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Flaky
+from hypothesis.reporting import with_reporter
+
+from .registry import Context, NotApplicable, Property, missing_need
+from .targets import Target
+from .tolerance import DTYPE_NAMES, tolerance_for
+
+Outcome = Literal["pass", "fail", "not_applicable", "known_failure"]
+PROFILES: dict[str, dict[str, object]] = {
+    "quick": {"max_examples": 10},
+    "ci": {"max_examples": 25},
+    "thorough": {"max_examples": 200},
+}
+
+
+def default_profile() -> str:
+    return "ci" if os.environ.get("CI") else "quick"
+
+
+def default_seed(profile: str) -> int:
+    return 0 if profile == "ci" else random.randrange(2**32)
+
+
+@dataclass
+class Result:
+    property: str
+    clauses: tuple[str, ...]
+    outcome: Outcome
+    seconds: float = 0.0
+    reason: str = ""  # not applicable / known failure
+    message: str = ""  # the assertion that failed
+    counterexample: str = ""  # Hypothesis's shrunk example
+    reproduce: str = ""
+    examples: int = 0
+
+
+@dataclass
+class CellReport:
+    target: str
+    device: str
+    dtype: str
+    profile: str
+    seed: int
+    results: list[Result] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(r.outcome == outcome for r in self.results)
+
+
+@contextlib.contextmanager
+def _quiet_reference_numerics() -> Iterator[None]:
+    """TF32 off while properties run: a float32 reference with TF32 gives false failures."""
+    old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def run_property(
+    p: Property, ctx: Context, *, profile: str, seed: int, reproduce: str = ""
+) -> Result:
+    result = Result(property=p.id, clauses=p.clauses, outcome="pass")
+    reason = missing_need(p, ctx.target)
+    dtype_name = DTYPE_NAMES[ctx.dtype]
+    if reason is None and dtype_name not in ctx.target.conventions.dtypes:
+        reason = f"target declares no support for {dtype_name}"
+    if reason is None and ctx.device.type not in ctx.target.conventions.devices:
+        reason = f"target declares no support for {ctx.device.type}"
+    if reason is not None:
+        result.outcome, result.reason = "not_applicable", reason
+        return result
+    start = time.perf_counter()
+    try:
+        check = p.build(ctx)
+    except NotApplicable as err:
+        result.outcome, result.reason = "not_applicable", str(err)
+        return result
+    lines: list[str] = []
+    configured = settings(
+        database=None,
+        deadline=None,
+        derandomize=False,
+        print_blob=False,
+        report_multiple_bugs=False,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+        **PROFILES[profile],  # type: ignore[arg-type]
+    )(hypothesis_seed(seed)(check))
+
+    def collect(message: object) -> None:
+        lines.append(str(message))
+
+    with with_reporter(collect), _quiet_reference_numerics():
+        try:
+            configured()
+        except (AssertionError, Flaky) as err:
+            result.outcome, result.message = "fail", str(err).strip()
+            lines += getattr(err, "__notes__", [])  # Hypothesis adds the falsifying example here
+        except Exception as err:  # the target raised: a failure of the target, not ours
+            result.outcome = "fail"
+            result.message = f"the target raised {type(err).__name__}: {err}".strip()
+            lines += getattr(err, "__notes__", [])
+    result.seconds = time.perf_counter() - start
+    if result.outcome == "fail":
+        result.counterexample = "\n".join(line for line in lines if line.strip())
+        result.reproduce = reproduce
+    return result
+
+
+def run_cell(
+    target: Target,
+    properties: list[Property],
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    profile: str,
+    seed: int,
+    reproduce_prefix: str = "",
+) -> CellReport:
+    ctx = Context(target=target, device=device, dtype=dtype, tolerance=tolerance_for(dtype, device))
+    report = CellReport(
+        target=target.name, device=str(device), dtype=DTYPE_NAMES[dtype], profile=profile, seed=seed
+    )
+    for p in properties:
+        cmd = f"{reproduce_prefix} --property {p.id}" if reproduce_prefix else ""
+        report.results.append(run_property(p, ctx, profile=profile, seed=seed, reproduce=cmd))
+    return report

@@ -1,0 +1,148 @@
+"""What a target is: an implementation under test, reached through adapters at one or more
+levels, with its declared conventions.
+
+Levels (a target offers any subset):
+- `attention`: a function (q, k, v, mask, causal) -> (output, weights or None) on tensors of
+  shape (batch, heads, length, width);
+- `mha`: a factory building a multi-head attention module of a given size;
+- `model`: a factory building a whole model of a given shape and size.
+
+Inputs the harness passes are batch-first. Boolean masks reach the target in the polarity
+it declares (`Conventions.mask_polarity`), so a kernel whose masks mean "blocked" is checked
+in its own convention, and a kernel that inverts its own declared polarity fails.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import torch
+from torch import Tensor
+
+MaskPolarity = Literal["true_attends", "true_blocks"]
+Alignment = Literal["top_left", "bottom_right"]
+FullyMaskedRow = Literal["zeros", "nan", "finite", "unspecified"]
+WeightsKind = Literal["per_head", "averaged", "none"]
+ModelKind = Literal["encoder_decoder", "decoder_only", "encoder_only"]
+ALL_DTYPES = ("float64", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """Choices real implementations make differently; a difference here is not a bug.
+
+    fully_masked_row: what a query row with no visible key returns: "zeros", "nan", any
+    "finite" values, or "unspecified" (the property is then not applicable).
+    causal_alignment: None when the target only supports equal query and key lengths with a
+    causal mask (e.g. a kernel that refuses the case).
+    explanations: one line per convention that differs from the reference's, shown in the
+    report (e.g. {"causal_alignment": "SDPA's is_causal is top-left aligned"}).
+    """
+
+    mask_polarity: MaskPolarity = "true_attends"
+    causal_alignment: Alignment | None = "bottom_right"
+    fully_masked_row: FullyMaskedRow = "zeros"
+    weights: WeightsKind = "per_head"
+    dtypes: tuple[str, ...] = ALL_DTYPES
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    explanations: Mapping[str, str] = field(default_factory=dict)
+
+
+class AttentionFn(Protocol):
+    def __call__(
+        self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """q (b, h, Lq, d_k), k (b, h, Lk, d_k), v (b, h, Lk, d_v); mask bool (b, 1, Lq, Lk)
+        in the declared polarity or None; returns output (b, h, Lq, d_v) and weights
+        (b, h, Lq, Lk) or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class MHASpec:
+    d_model: int
+    n_heads: int
+    dtype: torch.dtype
+    device: torch.device
+    seed: int
+
+
+@dataclass(frozen=True)
+class Projections:
+    """Weights in the notes' convention: Q = X W_Q + b_Q, with W_Q of shape (d_model, d_model)
+    whose columns i*d_k:(i+1)*d_k belong to head i; the same for K, V; out = Z W_O + b_O."""
+
+    W_Q: Tensor
+    W_K: Tensor
+    W_V: Tensor
+    W_O: Tensor
+    b_Q: Tensor | None = None
+    b_K: Tensor | None = None
+    b_V: Tensor | None = None
+    b_O: Tensor | None = None
+
+
+class MHA(Protocol):
+    def __call__(
+        self, x_query: Tensor, x_kv: Tensor, *, key_padding: Tensor | None, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """x (b, L, d_model); key_padding bool (b, Lk) in the declared polarity (True =
+        may attend, or True = padded) or None; returns (b, Lq, d_model) and weights
+        (b, h, Lq, Lk), (b, Lq, Lk) if averaged, or None."""
+        ...
+
+    def projections(self) -> Projections | None: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: ModelKind
+    vocab_size: int
+    d_model: int
+    n_heads: int
+    d_ff: int
+    n_layers: int  # per stack
+    max_len: int
+    positional: bool  # False: build the same model without positional encoding
+    dtype: torch.dtype
+    device: torch.device
+    seed: int
+
+
+class Model(Protocol):
+    pad_id: int
+
+    def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        """tokens (b, t) int64 -> logits (b, t, vocab); `src` (b, s) for encoder-decoder."""
+        ...
+
+    def incremental_logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor | None:
+        """The same logits, fed one token at a time through the target's cache; None when
+        the target has no incremental decoding."""
+        ...
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    conventions: Conventions = field(default_factory=Conventions)
+    attention: AttentionFn | None = None
+    mha: Callable[[MHASpec], MHA] | None = None
+    model: Callable[[ModelSpec], Model] | None = None
+    model_kinds: tuple[ModelKind, ...] = ()
+    # property id (or glob) -> why the tolerance is loosened; shown in the report
+    tolerance_reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (self.attention or self.mha or self.model):
+            raise ValueError(f"target {self.name!r}: offers no adapter (attention, mha or model)")
+        if self.model is not None and not self.model_kinds:
+            raise ValueError(f"target {self.name!r}: a model factory needs model_kinds")
+
+
+def to_polarity(attends: Tensor | None, polarity: MaskPolarity) -> Tensor | None:
+    """The harness's masks are True = may attend; convert to what the target declared."""
+    if attends is None:
+        return None
+    return attends if polarity == "true_attends" else ~attends

@@ -1,0 +1,80 @@
+"""Clauses and properties point at each other: every property cites checkable clauses, and
+every `property` clause is checked by a property, or is listed in PENDING (the harness is
+being built clause by clause; a property that lands must take its clause off this list)."""
+
+from transformer_spec.properties.registry import checked_by, load_all
+from transformer_spec.spec import load_spec
+
+PENDING = {
+    "ARCH-STACK-SHAPE",
+    "ATTN-CLS-PERM-INVARIANT",
+    "ATTN-QKV-PROJ",
+    "DEC-CAUSAL-BUILTIN",
+    "DEC-USES-SOURCE",
+    "EMB-CONTEXT-FREE",
+    "EMB-LOOKUP-ONEHOT",
+    "EMB-PAD-LENGTH",
+    "EMB-TOKENIZER-FIXED",
+    "EMB-UNK",
+    "ENC-ALL-TO-ALL",
+    "FFN-NONLINEAR",
+    "FFN-POSITIONWISE",
+    "GEN-APPEND",
+    "GEN-GREEDY",
+    "GEN-INCREMENTAL",
+    "GEN-SAMPLE",
+    "GEN-START",
+    "GEN-STOP",
+    "MHA-CONCAT-WIDTH",
+    "MHA-FORMULA",
+    "MHA-HEAD-SPLIT",
+    "MHA-HEADS-INDEPENDENT",
+    "MHA-WEIGHTS-FROM-QK",
+    "MHA-WEIGHTS-PER-HEAD",
+    "NORM-LAYERNORM",
+    "NORM-NO-BATCH-STATS",
+    "NORM-RESIDUAL",
+    "PE-ADDED",
+    "PE-CONCAT-T2T",
+    "PE-INTERLEAVED",
+    "PE-ORDER-SENSITIVE",
+    "PE-RANGE",
+    "PE-RELATIVE-LINEAR",
+    "PE-T2T-START-INDEX",
+    "PE-T2T-TIMESCALES",
+    "TRAIN-CROSS-ENTROPY",
+    "TRAIN-END-TO-END",
+    "TRAIN-FINE-TUNE",
+    "TRAIN-PAD-IGNORED",
+    "TRAIN-TEACHER-FORCING",
+    "UNEMB-DISTRIBUTION",
+    "UNEMB-POSITIONWISE",
+    "XATTN-ENCODER-ONCE",
+    "XATTN-KV-FROM-ENCODER",
+    "XATTN-NO-CAUSAL",
+}
+
+
+def test_every_property_cites_existing_checkable_clauses() -> None:
+    kinds = {c.id: c.kind for c in load_spec().clauses}
+    bad = [
+        (p.id, c)
+        for p in load_all().values()
+        for c in p.clauses
+        if kinds.get(c) not in ("property", "structure")
+    ]
+    assert not bad
+
+
+def test_every_property_clause_is_checked_or_pending() -> None:
+    spec = load_spec(checked_by())
+    unchecked = {c.id for c in spec.clauses if c.kind == "property" and not c.properties}
+    assert unchecked == PENDING, (
+        f"newly checked (remove from PENDING): {sorted(PENDING - unchecked)}; "
+        f"unchecked and not pending: {sorted(unchecked - PENDING)}"
+    )
+
+
+def test_spec_command_lists_the_properties_of_a_clause() -> None:
+    spec = load_spec(checked_by())
+    assert "masking.causal_no_future_leak" in spec.clause("MASK-CAUSAL-NO-LEAK").properties
