@@ -2,4 +2,6 @@
 
 from . import attention as attention
 from . import masking as masking
+from . import model as model
+from . import multihead as multihead
 from . import scaling as scaling

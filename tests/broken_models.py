@@ -1,0 +1,3 @@
+"""Broken whole-model targets (see broken_targets.py for the pattern)."""
+
+MUTANTS: dict[str, tuple[str, ...]] = {}
