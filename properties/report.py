@@ -35,7 +35,8 @@ def header(target: Target) -> list[str]:
     ]
     lines += [f"  {name}: {why}" for name, why in c.explanations.items()]
     lines += [
-        f"  looser tolerance for {pid}: {why}" for pid, why in target.tolerance_reasons.items()
+        f"  tolerance x{factor:g} for {pattern}: {why}"
+        for pattern, (factor, why) in target.loosen.items()
     ]
     return lines
 
@@ -48,6 +49,7 @@ def cell_text(cell: CellReport) -> list[str]:
             r.outcome
         ]
         extra = f"  ({r.reason})" if r.reason else ""
+        extra += f"  [{r.tolerance_note}]" if r.tolerance_note else ""
         lines.append(f"  {tag} {r.property:<48} {r.seconds:6.2f}s  {', '.join(r.clauses)}{extra}")
         if r.outcome == "fail":
             lines += [f"       {line}" for line in r.message.splitlines()]
@@ -73,7 +75,7 @@ def to_json(cells: list[CellReport], targets: dict[str, Target], spec_version: s
                     **{k: v for k, v in asdict(t.conventions).items() if k != "explanations"},
                     "explanations": dict(t.conventions.explanations),
                 },
-                "tolerance_reasons": dict(t.tolerance_reasons),
+                "loosen": {k: {"factor": f, "reason": r} for k, (f, r) in t.loosen.items()},
             }
             for name, t in targets.items()
         },

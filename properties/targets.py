@@ -131,10 +131,17 @@ class Target:
     mha: Callable[[MHASpec], MHA] | None = None
     model: Callable[[ModelSpec], Model] | None = None
     model_kinds: tuple[ModelKind, ...] = ()
-    # property id (or glob) -> why the tolerance is loosened; shown in the report
-    tolerance_reasons: Mapping[str, str] = field(default_factory=dict)
+    # property id or glob -> (factor >= 1, written reason): every bound of the matching
+    # properties is multiplied by factor, and the reason is shown in the report.
+    loosen: Mapping[str, tuple[float, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for pattern, (factor, reason) in self.loosen.items():
+            if not (factor >= 1.0 and reason.strip()):
+                raise ValueError(
+                    f"target {self.name!r}: loosen[{pattern!r}] needs a factor >= 1 "
+                    "and a written reason"
+                )
         if not (self.attention or self.mha or self.model):
             raise ValueError(f"target {self.name!r}: offers no adapter (attention, mha or model)")
         if self.model is not None and not self.model_kinds:

@@ -190,3 +190,13 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "nan_on_fully_masked_rows": ("masking.fully_masked_rows_follow_policy",),
     "top_left_declared_bottom_right": ("masking.causal_alignment_as_declared",),
 }
+
+
+def loosened() -> Target:
+    """A wrong scale hidden behind a huge, but declared and reported, loosening."""
+    return Target(
+        name="loosened",
+        description="scale 1/d_k with a loosened tolerance",
+        attention=scale_one_over_dk().attention,
+        loosen={"attention.matches_float64_formula": (1e6, "the kernel approximates exp")},
+    )

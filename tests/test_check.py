@@ -125,3 +125,28 @@ def test_json_and_junit_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert all(r["outcome"] == "fail" and r["clauses"] and r["counterexample"] for r in results)
     suite = ET.parse(junit).getroot()[0]
     assert suite.get("failures") == "2" and len(suite.findall("testcase/failure")) == 2
+
+
+def test_a_loosened_tolerance_needs_a_reason_and_is_reported(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from transformer_spec.properties import Target
+
+    from .broken_targets import scale_one_over_dk
+
+    with pytest.raises(ValueError, match="needs a factor >= 1 and a written reason"):
+        Target(
+            name="t",
+            description="d",
+            attention=scale_one_over_dk().attention,
+            loosen={"attention.*": (10.0, " ")},
+        )
+    assert (
+        main(["check", f"{BROKEN}:loosened", "--profile", "ci", "--property", "attention.matches*"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert (
+        "tolerance x1e+06 for attention.matches_float64_formula: the kernel approximates exp" in out
+    )
+    assert "[tolerance x1e+06: the kernel approximates exp" in out
