@@ -73,14 +73,19 @@ class CellReport:
 
 @contextlib.contextmanager
 def _quiet_reference_numerics() -> Iterator[None]:
-    """TF32 off while properties run: a float32 reference with TF32 gives false failures."""
+    """TF32 off while properties run (a float32 reference with TF32 gives false failures), and
+    one CPU thread: the harness's tensors are tiny, and extra threads only add contention
+    (one forward pass went from 3 ms to 233 ms on a busy 2-core machine)."""
     old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    threads = torch.get_num_threads()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+        torch.set_num_threads(threads)
 
 
 def run_property(

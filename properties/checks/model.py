@@ -1,2 +1,590 @@
 """Whole models: causal masking, padding, permutation, caching, teacher forcing (spec ARCH-*,
-ENC-*, DEC-*, GEN-*, TRAIN-*, UNEMB-*)."""
+ENC-*, DEC-*, GEN-*, TRAIN-*, UNEMB-*).
+
+Models are tiny (vocabulary 24, d_model 16 or 32, 2 or 4 heads, 1 or 2 layers per stack,
+max_len 16) and built per example from a drawn seed, so a failure shrinks to a small model
+and a short sequence. Token ids are real tokens (>= 4, not special).
+"""
+
+from dataclasses import dataclass
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import Tensor
+
+from ..compare import check_close, max_abs, relative_bound
+from ..registry import Check, Context, NotApplicable, prop
+from ..strategies import TokenCase, token_cases
+from ..targets import Model, ModelKind, ModelSpec
+
+VOCAB = 24
+MAX_LEN = 16
+FIRST_REAL = 4  # ids 0-3 are <PAD>, <START>, <END>, <UNK>
+# How far (in invariance bounds) logits must move to show that they depend on an input.
+# A model lacking the dependency computes the same outputs bit for bit (masked weights are
+# exact zeros), so a small fraction suffices; the smallest genuine change measured on the
+# reference over 900 random models was 0.33 bounds in bfloat16 (2.6 in float16, 340 in
+# float32), a margin of 3x.
+_DEPENDS = 0.1
+# Rotating the tokens of a model without positions gives the rotated logits up to rounding
+# (<= 0.21 bounds measured in 16-bit); with positions the smallest mismatch measured was 1.9
+# bounds in bfloat16: half a bound sits with a margin of about 4x on both sides.
+_ORDER = 0.5
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    """A tiny model's shape and weight seed; Hypothesis shrinks it like a TokenCase."""
+
+    d_model: int
+    n_heads: int
+    n_layers: int
+    seed: int
+
+    def build(
+        self,
+        ctx: Context,
+        kind: ModelKind,
+        *,
+        positional: bool = True,
+        dtype: torch.dtype | None = None,
+    ) -> Model:
+        factory = ctx.target.model
+        assert factory is not None
+        spec = ModelSpec(
+            kind=kind,
+            vocab_size=VOCAB,
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            d_ff=2 * self.d_model,
+            n_layers=self.n_layers,
+            max_len=MAX_LEN,
+            positional=positional,
+            dtype=ctx.dtype if dtype is None else dtype,
+            device=ctx.device,
+            seed=self.seed,
+        )
+        return factory(spec)
+
+
+def model_cases() -> st.SearchStrategy[ModelCase]:
+    return st.builds(
+        ModelCase,
+        d_model=st.sampled_from((16, 32)),
+        n_heads=st.sampled_from((2, 4)),
+        n_layers=st.integers(1, 2),
+        seed=st.integers(0, 2**16),
+    )
+
+
+def _tokens(ctx: Context, case: TokenCase) -> Tensor:
+    return case.tokens(VOCAB, FIRST_REAL, ctx.device)
+
+
+def _source(ctx: Context, case: TokenCase, length: int) -> Tensor:
+    """A source for the same batch, from its own seed."""
+    return _tokens(ctx, TokenCase(case.batch, length, case.seed + 1))
+
+
+def _other_ids(tokens: Tensor) -> Tensor:
+    """Every id replaced by a different real id: a large change."""
+    n = VOCAB - FIRST_REAL
+    return (tokens - FIRST_REAL + n // 2) % n + FIRST_REAL
+
+
+def _logits(model: Model, kind: ModelKind, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+    return model.logits(tokens, src if kind == "encoder_decoder" else None)
+
+
+def _must_change(
+    ctx: Context, before: Tensor, after: Tensor, what: str, factor: float = _DEPENDS
+) -> None:
+    """`after` differs from `before` by more than `factor` invariance bounds."""
+    bound = factor * relative_bound(ctx.tolerance.invariance, before, after)
+    change = max_abs(after.double() - before.double())
+    if not change > bound:
+        raise AssertionError(f"{what}: changed by at most {change:.3g}, not more than {bound:.3g}")
+
+
+def _kinds(ctx: Context) -> list[ModelKind]:
+    """The kinds the target builds (a model target declares at least one); drawn per example."""
+    return list(ctx.target.model_kinds)
+
+
+# ---- every kind ------------------------------------------------------------------------------
+
+
+@prop("model.output_shape", clauses=("ARCH-STACK-SHAPE",), needs=("model",))
+def output_shape(ctx: Context) -> Check:
+    """Logits have shape (batch, length, vocab) for every length up to max_len.
+
+    An encoder-decoder model's source length is drawn independently of the target's."""
+    kinds = _kinds(ctx)
+
+    @given(model_cases(), token_cases(min_len=1, max_len=MAX_LEN), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        kind = data.draw(st.sampled_from(kinds), label="kind")
+        src = _source(ctx, case, data.draw(st.integers(1, MAX_LEN), label="src_len"))
+        out = _logits(mc.build(ctx, kind), kind, _tokens(ctx, case), src)
+        want = (case.batch, case.length, VOCAB)
+        if tuple(out.shape) != want:
+            raise AssertionError(f"{kind} logits have shape {tuple(out.shape)}, expected {want}")
+
+    return check
+
+
+@prop("model.logits_give_distributions", clauses=("UNEMB-DISTRIBUTION",), needs=("model",))
+def logits_give_distributions(ctx: Context) -> Check:
+    """Logits are finite, and their softmax (in float64) is a distribution at every position."""
+    kinds = _kinds(ctx)
+
+    @given(model_cases(), token_cases(min_len=1, max_len=MAX_LEN), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        kind = data.draw(st.sampled_from(kinds), label="kind")
+        src = _source(ctx, case, case.length)
+        out = _logits(mc.build(ctx, kind), kind, _tokens(ctx, case), src)
+        bad = ~torch.isfinite(out)
+        if bool(bad.any()):
+            where = tuple(int(i) for i in bad.nonzero()[0])
+            raise AssertionError(f"{kind} logit {float(out[where])} at {where} is not finite")
+        p = torch.softmax(out.double(), dim=-1)
+        check_close(p.sum(-1), torch.ones_like(p[..., 0]), 1e-12, "softmax row sums", out)
+
+    return check
+
+
+@prop("model.batch_items_independent", clauses=("ARCH-BATCH-INDEPENDENT",), needs=("model",))
+def batch_items_independent(ctx: Context) -> Check:
+    """Each item's logits equal running it alone and ignore the other batch items."""
+    kinds = _kinds(ctx)
+
+    @given(model_cases(), token_cases(min_len=1), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        kind = data.draw(st.sampled_from(kinds), label="kind")
+        model = mc.build(ctx, kind)
+        tokens, src = _tokens(ctx, case), _source(ctx, case, case.length + 1)
+        full = _logits(model, kind, tokens, src)
+        bound = relative_bound(ctx.tolerance.invariance, full)
+        alone = _logits(model, kind, tokens[:1], src[:1])
+        check_close(alone, full[:1], bound, f"{kind}: first item alone vs in the batch")
+        if case.batch > 1:
+            tokens[1:], src[1:] = _other_ids(tokens[1:]), _other_ids(src[1:])
+            check_close(
+                _logits(model, kind, tokens, src)[:1],
+                full[:1],
+                bound,
+                f"{kind}: first item after replacing the other batch items",
+            )
+
+    return check
+
+
+@prop("model.matches_float64", clauses=("ATTN-FORMULA",), needs=("model",))
+def matches_float64(ctx: Context) -> Check:
+    """Logits equal those of the same model (same seed) built in float64.
+
+    Bound: the dtype's absolute tolerance relative to the logits' magnitude. Every attention
+    sublayer must compute its formula in the dtype under test (ATTN-FORMULA, seen through
+    the whole model); the clause the notes give for whole-model numerics is the structure
+    clause ARCH-COMPONENTS, which no property can cite."""
+    kinds = _kinds(ctx)
+
+    @given(model_cases(), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        kind = data.draw(st.sampled_from(kinds), label="kind")
+        tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
+        got = _logits(mc.build(ctx, kind), kind, tokens, src)
+        want = _logits(mc.build(ctx, kind, dtype=torch.float64), kind, tokens, src)
+        check_close(
+            got,
+            want,
+            relative_bound(ctx.tolerance.absolute, want),
+            f"{kind} logits in {ctx.dtype_name} vs float64",
+        )
+
+    return check
+
+
+# ---- decoders: causality, caching, teacher forcing -------------------------------------------
+
+
+def _causal_no_future_leak(ctx: Context, kind: ModelKind) -> Check:
+    @given(model_cases(), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        t = data.draw(st.integers(0, case.length - 2), label="t")
+        model = mc.build(ctx, kind)
+        tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
+        later = tokens.clone()
+        later[:, t + 1 :] = _other_ids(later[:, t + 1 :])
+        a, b = _logits(model, kind, tokens, src), _logits(model, kind, later, src)
+        check_close(
+            b[:, : t + 1],
+            a[:, : t + 1],
+            relative_bound(ctx.tolerance.invariance, a),
+            f"logits at positions <= {t} after replacing every later token",
+        )
+
+    return check
+
+
+@prop(
+    "model.decoder_only.causal_no_future_leak",
+    clauses=("MASK-CAUSAL-NO-LEAK", "DEC-CAUSAL-BUILTIN"),
+    needs=("model.decoder_only",),
+)
+def decoder_only_causal(ctx: Context) -> Check:
+    """Replacing the tokens after t leaves the logits at positions <= t unchanged.
+
+    Called without a mask: the decoder applies its causal mask itself."""
+    return _causal_no_future_leak(ctx, "decoder_only")
+
+
+@prop(
+    "model.encoder_decoder.causal_no_future_leak",
+    clauses=("MASK-CAUSAL-NO-LEAK", "DEC-CAUSAL-BUILTIN", "XATTN-ENCODER-ONCE"),
+    needs=("model.encoder_decoder",),
+)
+def encoder_decoder_causal(ctx: Context) -> Check:
+    """Replacing the target tokens after t leaves the logits at positions <= t unchanged.
+
+    So neither the decoder nor the encoder output it reads depends on later target tokens
+    (XATTN-ENCODER-ONCE: the target does not change H^E)."""
+    return _causal_no_future_leak(ctx, "encoder_decoder")
+
+
+def _incremental_matches_full(ctx: Context, kind: ModelKind) -> Check:
+    probe = ModelCase(d_model=16, n_heads=2, n_layers=1, seed=0).build(ctx, kind)
+    one = torch.full((1, 1), FIRST_REAL, device=ctx.device)
+    if probe.incremental_logits(one, one if kind == "encoder_decoder" else None) is None:
+        raise NotApplicable("target has no incremental decoding (incremental_logits is None)")
+
+    @given(model_cases(), token_cases(max_len=MAX_LEN))
+    def check(mc: ModelCase, case: TokenCase) -> None:
+        model = mc.build(ctx, kind)
+        tokens, src = _tokens(ctx, case), _source(ctx, case, max(1, case.length // 2))
+        full = _logits(model, kind, tokens, src)
+        steps = model.incremental_logits(tokens, src if kind == "encoder_decoder" else None)
+        assert steps is not None
+        check_close(
+            steps,
+            full,
+            relative_bound(ctx.tolerance.invariance, full),
+            "logits fed one token at a time through the cache vs the full pass",
+        )
+
+    return check
+
+
+@prop(
+    "model.decoder_only.incremental_matches_full",
+    clauses=("GEN-INCREMENTAL",),
+    needs=("model.decoder_only",),
+)
+def decoder_only_incremental(ctx: Context) -> Check:
+    """Decoding one token at a time with the key/value cache gives the full pass's logits."""
+    return _incremental_matches_full(ctx, "decoder_only")
+
+
+@prop(
+    "model.encoder_decoder.incremental_matches_full",
+    clauses=("GEN-INCREMENTAL", "XATTN-ENCODER-ONCE"),
+    needs=("model.encoder_decoder",),
+)
+def encoder_decoder_incremental(ctx: Context) -> Check:
+    """Decoding one token at a time with the cache gives the full pass's logits.
+
+    The source is encoded once and its keys and values reused at every step, where the full
+    pass recomputes them (XATTN-ENCODER-ONCE: every step uses the same H^E)."""
+    return _incremental_matches_full(ctx, "encoder_decoder")
+
+
+def _teacher_forcing(ctx: Context, kind: ModelKind) -> Check:
+    @given(model_cases(), token_cases(max_batch=2))
+    def check(mc: ModelCase, case: TokenCase) -> None:
+        model = mc.build(ctx, kind)
+        tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
+        full = _logits(model, kind, tokens, src)
+        prefixes = [
+            _logits(model, kind, tokens[:, : t + 1], src)[:, -1] for t in range(case.length)
+        ]
+        check_close(
+            torch.stack(prefixes, dim=1),
+            full,
+            relative_bound(ctx.tolerance.invariance, full),
+            "logits of each prefix's last position vs the parallel (teacher-forced) pass",
+        )
+
+    return check
+
+
+@prop(
+    "model.decoder_only.teacher_forcing",
+    clauses=("TRAIN-TEACHER-FORCING",),
+    needs=("model.decoder_only",),
+)
+def decoder_only_teacher_forcing(ctx: Context) -> Check:
+    """The parallel pass's logits at t equal the last logits of a pass over tokens[:t+1]."""
+    return _teacher_forcing(ctx, "decoder_only")
+
+
+@prop(
+    "model.encoder_decoder.teacher_forcing",
+    clauses=("TRAIN-TEACHER-FORCING", "XATTN-ENCODER-ONCE"),
+    needs=("model.encoder_decoder",),
+)
+def encoder_decoder_teacher_forcing(ctx: Context) -> Check:
+    """The parallel pass's logits at t equal the last logits of a pass over target[:t+1].
+
+    Each prefix pass encodes the source again and must get the same encoder output."""
+    return _teacher_forcing(ctx, "encoder_decoder")
+
+
+# ---- padding ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Padded:
+    """A batch of real sequences of different lengths, padded to one length on one side."""
+
+    tokens: Tensor
+    real: list[slice]  # per item, where its real tokens are
+    left: bool
+
+
+def _pad(ctx: Context, case: TokenCase, data: st.DataObject, pad_id: int) -> Padded:
+    """Items get 1..length real tokens; left padding only for models without positions."""
+    left = data.draw(st.booleans(), label="left_padding")
+    keep = [data.draw(st.integers(1, case.length), label=f"real_{b}") for b in range(case.batch)]
+    tokens = _tokens(ctx, case)
+    real = [slice(case.length - n, None) if left else slice(0, n) for n in keep]
+    for b, sl in enumerate(real):
+        padded = torch.ones(case.length, dtype=torch.bool, device=ctx.device)
+        padded[sl] = False
+        tokens[b, padded] = pad_id
+    return Padded(tokens, real, left)
+
+
+@prop(
+    "model.encoder_only.padding_has_no_effect",
+    clauses=("MASK-PAD-NO-EFFECT",),
+    needs=("model.encoder_only",),
+)
+def encoder_only_padding(ctx: Context) -> Check:
+    """Padding changes no logit at a real position: each item equals its real tokens alone.
+
+    Right padding, or left padding on a model without positional encoding."""
+
+    @given(model_cases(), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        probe = mc.build(ctx, "encoder_only")
+        p = _pad(ctx, case, data, probe.pad_id)
+        # Left padding shifts the real tokens' positions: only position-free models agree.
+        model = mc.build(ctx, "encoder_only", positional=False) if p.left else probe
+        out = model.logits(p.tokens)
+        bound = relative_bound(ctx.tolerance.invariance, out)
+        for b, sl in enumerate(p.real):
+            alone = model.logits(p.tokens[b : b + 1, sl])
+            check_close(out[b : b + 1, sl], alone, bound, f"item {b}: padded vs unpadded")
+
+    return check
+
+
+@prop(
+    "model.encoder_decoder.source_padding_has_no_effect",
+    clauses=("MASK-PAD-NO-EFFECT",),
+    needs=("model.encoder_decoder",),
+)
+def encoder_decoder_padding(ctx: Context) -> Check:
+    """Source padding changes no target logit: each item equals its real source alone.
+
+    Right padding, or left padding on a model without positional encoding."""
+
+    @given(model_cases(), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        probe = mc.build(ctx, "encoder_decoder")
+        p = _pad(ctx, case, data, probe.pad_id)
+        model = mc.build(ctx, "encoder_decoder", positional=False) if p.left else probe
+        tgt = _source(ctx, case, data.draw(st.integers(1, 6), label="tgt_len"))
+        out = model.logits(tgt, p.tokens)
+        bound = relative_bound(ctx.tolerance.invariance, out)
+        for b, sl in enumerate(p.real):
+            alone = model.logits(tgt[b : b + 1], p.tokens[b : b + 1, sl])
+            check_close(out[b : b + 1], alone, bound, f"item {b}: padded vs unpadded source")
+
+    return check
+
+
+# ---- encoder-only: order and all-to-all attention --------------------------------------------
+
+
+def _permutation(case: TokenCase, start: int = 0) -> Tensor:
+    """A random order of positions start..length-1, after the fixed positions < start."""
+    g = torch.Generator().manual_seed(case.seed)
+    rest = torch.randperm(case.length - start, generator=g) + start
+    return torch.cat([torch.arange(start), rest])
+
+
+@prop(
+    "model.encoder_only.permutation_equivariant",
+    clauses=("ATTN-PERM-EQUIV",),
+    needs=("model.encoder_only",),
+)
+def encoder_only_permutation(ctx: Context) -> Check:
+    """Without positional encoding, permuting the tokens permutes the logits the same way."""
+
+    @given(model_cases(), token_cases())
+    def check(mc: ModelCase, case: TokenCase) -> None:
+        model = mc.build(ctx, "encoder_only", positional=False)
+        tokens, perm = _tokens(ctx, case), _permutation(case).to(ctx.device)
+        out = model.logits(tokens)
+        check_close(
+            model.logits(tokens[:, perm]),
+            out[:, perm],
+            relative_bound(ctx.tolerance.invariance, out),
+            f"logits of the permuted tokens vs the permuted logits (perm={perm.tolist()})",
+        )
+
+    return check
+
+
+@prop(
+    "model.encoder_only.class_token_invariant",
+    clauses=("ATTN-CLS-PERM-INVARIANT",),
+    needs=("model.encoder_only",),
+)
+def encoder_only_class_token(ctx: Context) -> Check:
+    """Without positional encoding, permuting the non-class tokens keeps the class output.
+
+    Position 0 is the class token: its logits and the mean logits over positions must stay
+    the same."""
+
+    @given(model_cases(), token_cases(min_len=3))
+    def check(mc: ModelCase, case: TokenCase) -> None:
+        model = mc.build(ctx, "encoder_only", positional=False)
+        tokens, perm = _tokens(ctx, case), _permutation(case, start=1).to(ctx.device)
+        a, b = model.logits(tokens), model.logits(tokens[:, perm])
+        bound = relative_bound(ctx.tolerance.invariance, a)
+        what = f"after permuting the other tokens (perm={perm.tolist()})"
+        check_close(b[:, 0], a[:, 0], bound, f"class-token logits {what}")
+        check_close(b.double().mean(1), a.double().mean(1), bound, f"mean logits {what}")
+
+    return check
+
+
+def _distinct_tokens(ctx: Context, case: TokenCase) -> Tensor:
+    """Per item, `length` different real ids, so that moving a token changes the sequence."""
+    g = torch.Generator().manual_seed(case.seed)
+    rows = [
+        torch.randperm(VOCAB - FIRST_REAL, generator=g)[: case.length] for _ in range(case.batch)
+    ]
+    return (torch.stack(rows) + FIRST_REAL).to(ctx.device)
+
+
+@prop(
+    "model.encoder_only.order_sensitive",
+    clauses=("PE-ORDER-SENSITIVE",),
+    needs=("model.encoder_only",),
+)
+def encoder_only_order_sensitive(ctx: Context) -> Check:
+    """With positional encoding, rotating the tokens does not just rotate the logits."""
+
+    @given(model_cases(), token_cases())
+    def check(mc: ModelCase, case: TokenCase) -> None:
+        model = mc.build(ctx, "encoder_only")
+        tokens = _distinct_tokens(ctx, case)
+        # A rotation moves every token, unlike a random permutation that may fix most.
+        perm = torch.arange(case.length, device=ctx.device).roll(1)
+        _must_change(
+            ctx,
+            model.logits(tokens)[:, perm],
+            model.logits(tokens[:, perm]),
+            "logits of the rotated tokens vs the rotated logits",
+            _ORDER,
+        )
+
+    return check
+
+
+@prop("model.encoder_only.all_to_all", clauses=("ENC-ALL-TO-ALL",), needs=("model.encoder_only",))
+def encoder_only_all_to_all(ctx: Context) -> Check:
+    """Replacing the token at position j changes the logits at every earlier position."""
+
+    @given(model_cases(), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        j = data.draw(st.integers(1, case.length - 1), label="j")
+        model = mc.build(ctx, "encoder_only")
+        tokens = _tokens(ctx, case)
+        changed = tokens.clone()
+        changed[:, j] = _other_ids(changed[:, j])
+        a, b = model.logits(tokens), model.logits(changed)
+        for i in range(j):
+            _must_change(ctx, a[:, i], b[:, i], f"logits at {i} after replacing token {j}")
+
+    return check
+
+
+# ---- encoder-decoder: the source reaches the decoder -----------------------------------------
+
+
+@prop(
+    "model.encoder_decoder.uses_source",
+    clauses=("DEC-USES-SOURCE",),
+    needs=("model.encoder_decoder",),
+)
+def encoder_decoder_uses_source(ctx: Context) -> Check:
+    """Replacing one source token changes the target logits."""
+
+    @given(model_cases(), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        j = data.draw(st.integers(0, case.length - 1), label="j")
+        model = mc.build(ctx, "encoder_decoder")
+        src, tgt = _tokens(ctx, case), _source(ctx, case, data.draw(st.integers(1, 6)))
+        changed = src.clone()
+        changed[:, j] = _other_ids(changed[:, j])
+        _must_change(
+            ctx,
+            model.logits(tgt, src),
+            model.logits(tgt, changed),
+            f"target logits after replacing source token {j}",
+        )
+
+    return check
+
+
+@prop(
+    "model.encoder_decoder.cross_attention_not_causal",
+    clauses=("XATTN-NO-CAUSAL",),
+    needs=("model.encoder_decoder",),
+)
+def encoder_decoder_no_causal_cross(ctx: Context) -> Check:
+    """Every target position sees every source position, also later ones.
+
+    Without positional encoding, moving the last source token to the front leaves the target
+    logits unchanged, and replacing it changes the logits at target position 0."""
+
+    @given(model_cases(), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        # Without positions the encoder output is permuted with the source and cross-
+        # attention treats it as a set, unless a causal mask hides later source positions
+        # from earlier target positions. (Replacing a token alone cannot show such a mask:
+        # the all-to-all encoder already carries the token to every source position.)
+        model = mc.build(ctx, "encoder_decoder", positional=False)
+        src, tgt = _tokens(ctx, case), _source(ctx, case, data.draw(st.integers(1, 6)))
+        out = model.logits(tgt, src)
+        check_close(
+            model.logits(tgt, src.roll(1, dims=1)),
+            out,
+            relative_bound(ctx.tolerance.invariance, out),
+            "target logits after moving the last source token to the front",
+        )
+        changed = src.clone()
+        changed[:, -1] = _other_ids(changed[:, -1])
+        _must_change(
+            ctx,
+            out[:, 0],
+            model.logits(tgt, changed)[:, 0],
+            f"target position 0 after replacing the last source token ({case.length - 1})",
+        )
+
+    return check
