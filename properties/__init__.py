@@ -4,6 +4,8 @@ when a run selects them (`registry.load_all`)."""
 
 from .targets import MHA as MHA
 from .targets import AttentionFn as AttentionFn
+from .targets import Components as Components
+from .targets import ComponentSpec as ComponentSpec
 from .targets import Conventions as Conventions
 from .targets import MHASpec as MHASpec
 from .targets import Model as Model

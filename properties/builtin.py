@@ -3,10 +3,19 @@
 
 import torch
 from torch import Tensor
+from transformer_spec.reference.config import Positional
 
 from transformer_spec import reference as R
 
-from .targets import Conventions, MHASpec, ModelSpec, Projections, Target
+from .targets import (
+    ComponentSpec,
+    Conventions,
+    MHASpec,
+    ModelSpec,
+    PositionalLayout,
+    Projections,
+    Target,
+)
 
 
 class ReferenceAttention:
@@ -99,6 +108,70 @@ class ReferenceModel:
         return R.incremental_logits(self.model, tokens, src=src)
 
 
+_PE_KIND: dict[PositionalLayout, Positional] = {
+    "interleaved": "sinusoidal",
+    "concat_t2t": "sinusoidal_concat",
+    "learned": "learned",
+    "none": "none",
+}
+
+
+class ReferenceComponents:
+    """The reference's embedding, positional encoding, LayerNorm, FFN and un-embedding, each
+    built on its own (float64 tables cast once, as the model does)."""
+
+    embedding_scale = 1.0
+
+    def __init__(self, spec: ComponentSpec, layout: PositionalLayout = "interleaved") -> None:
+        torch.manual_seed(spec.seed)
+        self.positional_layout: PositionalLayout = layout
+        self.embedding = R.TokenEmbedding(spec.vocab_size, spec.d_model).to(spec.device, spec.dtype)
+        self.positions = R.PositionalEncoding(_PE_KIND[layout], spec.max_len, spec.d_model).to(
+            spec.device, spec.dtype
+        )
+        self.norm = R.LayerNorm(spec.d_model).to(spec.device, spec.dtype)
+        self.ffn = R.FeedForward(spec.d_model, spec.d_ff).to(spec.device, spec.dtype)
+        self.unembedding = R.UnEmbedding(spec.d_model, spec.vocab_size, bias=True).to(
+            spec.device, spec.dtype
+        )
+        self.d_model, self.dtype, self.device = spec.d_model, spec.dtype, spec.device
+
+    def embedding_matrix(self) -> Tensor:
+        m: Tensor = self.embedding.M.detach()
+        return m
+
+    @torch.no_grad()
+    def embed(self, tokens: Tensor) -> Tensor:
+        out: Tensor = self.embedding(tokens)
+        return out
+
+    def positional_table(self, n_positions: int, start: int = 0) -> Tensor | None:
+        if self.positions.table is None:
+            return None
+        rows: Tensor = self.positions.table[start : start + n_positions].to(self.dtype)
+        return rows.detach()
+
+    @torch.no_grad()
+    def embed_with_positions(self, tokens: Tensor) -> Tensor:
+        out: Tensor = self.positions(self.embedding(tokens))
+        return out
+
+    @torch.no_grad()
+    def layer_norm(self, x: Tensor) -> Tensor:
+        out: Tensor = self.norm(x)
+        return out
+
+    @torch.no_grad()
+    def feed_forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.ffn(x)
+        return out
+
+    @torch.no_grad()
+    def unembed(self, x: Tensor) -> Tensor:
+        out: Tensor = self.unembedding(x)
+        return out
+
+
 def reference_target(path: str) -> Target:
     conventions = Conventions(weights="per_head" if path == "math" else "none")
     return Target(
@@ -109,6 +182,7 @@ def reference_target(path: str) -> Target:
         mha=lambda spec: ReferenceMHA(spec, path),
         model=lambda spec: ReferenceModel(spec, path),
         model_kinds=("encoder_decoder", "decoder_only", "encoder_only"),
+        components=ReferenceComponents,
     )
 
 

@@ -24,6 +24,7 @@ NEEDS: dict[str, str] = {
     "mha.weights": "target declares that its attention module returns no weights",
     "mha.per_head_weights": "target's attention module returns no per-head weights",
     "model": "target offers no model",
+    "components": "target offers no components (embedding, positions, norm, FFN, un-embedding)",
     "model.encoder_decoder": "target offers no encoder-decoder model",
     "model.decoder_only": "target offers no decoder-only model",
     "model.encoder_only": "target offers no encoder-only model",
@@ -93,6 +94,7 @@ def missing_need(p: Property, target: Target) -> str | None:
         "mha.weights": target.mha is not None and c.weights != "none",
         "mha.per_head_weights": target.mha is not None and c.weights == "per_head",
         "model": target.model is not None,
+        "components": target.components is not None,
     }
     for kind in ("encoder_decoder", "decoder_only", "encoder_only"):
         have[f"model.{kind}"] = target.model is not None and kind in target.model_kinds

@@ -122,6 +122,61 @@ class Model(Protocol):
         ...
 
 
+PositionalLayout = Literal["interleaved", "concat_t2t", "learned", "none"]
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    vocab_size: int
+    d_model: int
+    d_ff: int
+    max_len: int
+    dtype: torch.dtype
+    device: torch.device
+    seed: int
+
+
+class Components(Protocol):
+    """The building blocks of one model, each on its own. A target implements what it has;
+    a method returning None (or a missing method) makes its properties not applicable.
+
+    positional_layout: which sinusoid layout `positional_table` follows: "interleaved" (the
+    paper: sin on even, cos on odd channels), "concat_t2t" (tensor2tensor: [sin | cos]),
+    "learned" or "none". embedding_scale: the declared factor on token embeddings (1, or
+    sqrt(d_model) as in the paper)."""
+
+    positional_layout: PositionalLayout
+    embedding_scale: float
+
+    def embedding_matrix(self) -> Tensor | None:
+        """M, shape (vocab, d_model)."""
+        ...
+
+    def embed(self, tokens: Tensor) -> Tensor | None:
+        """Token embeddings alone, (b, t) -> (b, t, d_model), positions not added."""
+        ...
+
+    def positional_table(self, n_positions: int, start: int = 0) -> Tensor | None:
+        """Rows start .. start + n_positions - 1 of the positional encoding, (n, d_model)."""
+        ...
+
+    def embed_with_positions(self, tokens: Tensor) -> Tensor | None:
+        """What the first layer receives: embeddings with positions added, (b, t, d_model)."""
+        ...
+
+    def layer_norm(self, x: Tensor) -> Tensor | None:
+        """One LayerNorm at its initial gain 1 and bias 0, over the last dim."""
+        ...
+
+    def feed_forward(self, x: Tensor) -> Tensor | None:
+        """The position-wise FFN, (b, t, d_model) -> (b, t, d_model)."""
+        ...
+
+    def unembed(self, x: Tensor) -> Tensor | None:
+        """Final vectors to vocabulary logits, (b, t, d_model) -> (b, t, vocab)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -131,6 +186,7 @@ class Target:
     mha: Callable[[MHASpec], MHA] | None = None
     model: Callable[[ModelSpec], Model] | None = None
     model_kinds: tuple[ModelKind, ...] = ()
+    components: Callable[[ComponentSpec], Components] | None = None
     # property id or glob -> (factor >= 1, written reason): every bound of the matching
     # properties is multiplied by factor, and the reason is shown in the report.
     loosen: Mapping[str, tuple[float, str]] = field(default_factory=dict)
@@ -142,8 +198,10 @@ class Target:
                     f"target {self.name!r}: loosen[{pattern!r}] needs a factor >= 1 "
                     "and a written reason"
                 )
-        if not (self.attention or self.mha or self.model):
-            raise ValueError(f"target {self.name!r}: offers no adapter (attention, mha or model)")
+        if not (self.attention or self.mha or self.model or self.components):
+            raise ValueError(
+                f"target {self.name!r}: offers no adapter (attention, mha, model or components)"
+            )
         if self.model is not None and not self.model_kinds:
             raise ValueError(f"target {self.name!r}: a model factory needs model_kinds")
 

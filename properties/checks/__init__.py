@@ -1,6 +1,7 @@
 """Property modules; importing this package registers every property."""
 
 from . import attention as attention
+from . import components as components
 from . import masking as masking
 from . import model as model
 from . import multihead as multihead
