@@ -6,33 +6,19 @@ from transformer_spec.properties.registry import checked_by, load_all
 from transformer_spec.spec import load_spec
 
 PENDING = {
-    "EMB-CONTEXT-FREE",
-    "EMB-LOOKUP-ONEHOT",
     "EMB-PAD-LENGTH",
     "EMB-TOKENIZER-FIXED",
     "EMB-UNK",
-    "FFN-NONLINEAR",
-    "FFN-POSITIONWISE",
     "GEN-APPEND",
     "GEN-GREEDY",
     "GEN-SAMPLE",
     "GEN-START",
     "GEN-STOP",
-    "NORM-LAYERNORM",
-    "NORM-NO-BATCH-STATS",
     "NORM-RESIDUAL",
-    "PE-ADDED",
-    "PE-CONCAT-T2T",
-    "PE-INTERLEAVED",
-    "PE-RANGE",
-    "PE-RELATIVE-LINEAR",
-    "PE-T2T-START-INDEX",
-    "PE-T2T-TIMESCALES",
     "TRAIN-CROSS-ENTROPY",
     "TRAIN-END-TO-END",
     "TRAIN-FINE-TUNE",
     "TRAIN-PAD-IGNORED",
-    "UNEMB-POSITIONWISE",
 }
 
 
