@@ -82,7 +82,8 @@ def keep_tensor(keep: tuple[tuple[bool, ...], ...], q_len: int, device: torch.de
 
 
 def causal_attends(q_len: int, k_len: int, alignment: str, device: torch.device) -> Tensor:
-    """(q_len, k_len) 'may attend' under the given causal alignment."""
+    """(q_len, k_len) 'may attend' under the given causal alignment. Written again rather
+    than imported from the reference, so that a bug there cannot pass against itself."""
     shift = k_len - q_len if alignment == "bottom_right" else 0
     i = torch.arange(q_len, device=device)[:, None]
     j = torch.arange(k_len, device=device)[None, :]

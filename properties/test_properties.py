@@ -9,7 +9,7 @@ from transformer_spec.properties.loading import UsageError, load_target
 from transformer_spec.properties.registry import Context, load_all
 from transformer_spec.properties.runner import default_profile, default_seed, run_property
 from transformer_spec.properties.tolerance import tolerance_for
-from transformer_spec.reference.config import DTYPES
+from transformer_spec.reference.config import DTYPES, parse_device
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +22,13 @@ def ts_context(pytestconfig: pytest.Config) -> tuple[Context, str, int]:
     dtype_name = str(opt("--ts-dtype"))
     if dtype_name not in DTYPES:
         raise pytest.UsageError(f"--ts-dtype {dtype_name!r}: expected one of {list(DTYPES)}")
-    device = torch.device(str(opt("--ts-device")))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        pytest.skip("--ts-device cuda: this machine has no CUDA device")
+    name = str(opt("--ts-device"))
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip(f"--ts-device {name}: this machine has no CUDA device")
+    try:
+        device = parse_device(name, argument="--ts-device")
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from err
     dtype = DTYPES[dtype_name]
     profile = opt("--ts-profile") or default_profile()
     seed = opt("--ts-seed")

@@ -52,7 +52,7 @@ def test_broken_targets_fail_with_a_counterexample(
         ([f"{BROKEN}:missing"], f"module '{BROKEN}' has no callable 'missing'"),
         (["just-a-name"], "expected MODULE:FACTORY or one of"),
         (["--dtype", "float8"], "--dtype 'float8': expected one of"),
-        (["--device", "tpu"], "--device 'tpu': expected cpu, cuda or cuda:N"),
+        (["--device", "tpu"], "--device: 'tpu' is not a device; expected 'cpu' or 'cuda[:N]'"),
         (["--property", "nothing.*"], "matches no property"),
         (["--json", "/no/such/folder/report.json"], "does not exist or is not writable"),
         (["--known-failures", "/no/such/file"], "cannot read it"),

@@ -94,7 +94,7 @@ def _check(args: argparse.Namespace) -> int:
     import torch
 
     from transformer_spec.properties import loading, registry, report, runner
-    from transformer_spec.reference.config import DTYPES
+    from transformer_spec.reference.config import DTYPES, parse_device
     from transformer_spec.spec import load_spec
 
     try:
@@ -107,15 +107,10 @@ def _check(args: argparse.Namespace) -> int:
             raise loading.UsageError(
                 f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)} or 'all'"
             )
-        device = (
-            torch.device(args.device)
-            if args.device in ("cpu", "cuda") or args.device.startswith("cuda:")
-            else None
-        )
-        if device is None:
-            raise loading.UsageError(f"--device {args.device!r}: expected cpu, cuda or cuda:N")
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise loading.UsageError(f"--device {args.device!r}: this machine has no CUDA device")
+        try:
+            device = parse_device(args.device, argument="--device")
+        except ValueError as err:
+            raise loading.UsageError(str(err)) from err
         props = registry.select(args.property)
         if not props:
             raise loading.UsageError(
