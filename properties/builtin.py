@@ -1,6 +1,8 @@
 """The reference as built-in targets: `reference-math` (the formula, the ground truth) and
 `reference-fused` (torch SDPA), each at attention, multi-head and whole-model level."""
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 from transformer_spec.reference.config import Positional
@@ -10,6 +12,7 @@ from transformer_spec import reference as R
 from .targets import (
     ComponentSpec,
     Conventions,
+    LayerSpec,
     MHASpec,
     ModelSpec,
     PositionalLayout,
@@ -91,6 +94,7 @@ class ReferenceModel:
         torch.manual_seed(spec.seed)
         self.model = R.build_model(config).eval()
         self.pad_id = config.special.pad
+        self.start_id, self.end_id = config.special.start, config.special.end
 
     @torch.no_grad()
     def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
@@ -106,6 +110,132 @@ class ReferenceModel:
         if isinstance(self.model, R.EncoderOnlyModel):
             return None
         return R.incremental_logits(self.model, tokens, src=src)
+
+    def generate(
+        self,
+        prompt: Tensor | None,
+        src: Tensor | None,
+        max_new_tokens: int,
+        *,
+        sample: bool,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        if prompt is None and src is None:  # a decoder-only model: one sequence
+            prompt = torch.full((1, 1), self.start_id, device=self.model.device)
+        return R.generate(
+            self.model,
+            max_new_tokens=max_new_tokens,
+            prompt=prompt,
+            src=src,
+            sample=sample,
+            generator=generator,
+        )
+
+    def loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        return R.teacher_forced_loss(self.model, tokens, src=src)
+
+    def parameters(self) -> dict[str, Tensor]:
+        return dict(self.model.named_parameters())
+
+    def embedding_parameter(self) -> Tensor:
+        m: Tensor = self.model.embed.tokens.M
+        return m
+
+    def load_pretrained_embedding(self, matrix: Tensor, *, freeze: bool) -> None:
+        self.model.embed.tokens.load_pretrained(matrix, freeze=freeze)
+
+
+class ReferenceLayer:
+    """One reference encoder or decoder layer (attention path `path`), in eval mode."""
+
+    def __init__(self, spec: LayerSpec, path: str) -> None:
+        config = R.TransformerConfig(
+            vocab_size=8,
+            d_model=spec.d_model,
+            n_heads=spec.n_heads,
+            d_ff=spec.d_ff,
+            norm=spec.norm,
+            dropout=0.0,
+            attention_path=path,  # type: ignore[arg-type]
+        )
+        torch.manual_seed(spec.seed)
+        layer = (
+            R.EncoderLayer(config)
+            if spec.kind == "encoder"
+            else R.DecoderLayer(config, cross_attention=spec.kind == "decoder")
+        )
+        self.layer = layer.to(device=spec.device, dtype=spec.dtype).eval()
+        self.norm_placement = spec.norm
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        *,
+        key_padding: Tensor | None = None,
+        memory_padding: Tensor | None = None,
+    ) -> Tensor:
+        mask = R.padding_mask(key_padding) if key_padding is not None else None
+        if isinstance(self.layer, R.EncoderLayer):
+            out: Tensor = self.layer(x, mask)
+            return out
+        memory_mask = R.padding_mask(memory_padding) if memory_padding is not None else None
+        out = self.layer(x, memory, self_mask=mask, memory_mask=memory_mask)
+        return out
+
+    @torch.no_grad()
+    def zero_sublayer_outputs(self) -> None:
+        for module in self.layer.modules():
+            if isinstance(module, R.MultiHeadAttention):
+                _zero(module.W_O)
+            elif isinstance(module, R.FeedForward):
+                _zero(module.W_2)
+
+
+def _zero(linear: torch.nn.Linear) -> None:
+    linear.weight.zero_()
+    if linear.bias is not None:
+        linear.bias.zero_()
+
+
+# A small fixed word list: the reference vocabulary is built from units, not trained.
+_WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "on",
+    "mat",
+    "ran",
+    "to",
+    "big",
+    "small",
+    "red",
+    "blue",
+    "and",
+    "is",
+    "was",
+    "it",
+]
+
+
+class ReferenceVocabulary:
+    separator = " "
+
+    def __init__(self) -> None:
+        self.vocab = R.Vocabulary(_WORDS)
+        self.pad_id, self.unk_id = self.vocab.special.pad, self.vocab.special.unk
+
+    def units(self) -> list[str]:
+        return list(_WORDS)
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocab.encode(text)
+
+    def pad_batch(self, sequences: Sequence[Sequence[int]]) -> Tensor:
+        return self.vocab.pad_batch(sequences)
 
 
 _PE_KIND: dict[PositionalLayout, Positional] = {
@@ -183,6 +313,10 @@ def reference_target(path: str) -> Target:
         model=lambda spec: ReferenceModel(spec, path),
         model_kinds=("encoder_decoder", "decoder_only", "encoder_only"),
         components=ReferenceComponents,
+        layers=lambda spec: ReferenceLayer(spec, path),
+        layer_kinds=("encoder", "decoder", "decoder_only"),
+        layer_norms=("post", "pre"),
+        vocabulary=ReferenceVocabulary,
     )
 
 

@@ -6,7 +6,13 @@
 Light at import: nothing but pytest is imported until the property tests are collected.
 """
 
+from typing import Any
+
 import pytest
+
+# What the options chose, set once per session when property tests are collected:
+# (Context, profile, seed), or a reason to skip every property (a CUDA cell without CUDA).
+CELL = pytest.StashKey[tuple[Any, str, int] | str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,3 +37,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "transformer_spec: a conformance property of transformer-spec"
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check the --ts-* options once, before any property runs: a bad target, dtype or device
+    stops the session with one line (pytest's usage error, exit 4), not an error per test."""
+    if any(item.get_closest_marker("transformer_spec") for item in items):
+        config.stash[CELL] = _cell(config)
+
+
+def _cell(config: pytest.Config) -> tuple[Any, str, int] | str:
+    import torch
+    from transformer_spec.reference.config import DTYPES, parse_device
+
+    from .loading import UsageError, load_target
+    from .registry import Context
+    from .runner import default_profile, default_seed
+    from .tolerance import tolerance_for
+
+    opt = config.getoption
+    try:
+        target = load_target(str(opt("--ts-target")))
+    except UsageError as err:
+        raise pytest.UsageError(str(err)) from err
+    dtype_name = str(opt("--ts-dtype"))
+    if dtype_name not in DTYPES:
+        raise pytest.UsageError(f"--ts-dtype {dtype_name!r}: expected one of {list(DTYPES)}")
+    name = str(opt("--ts-device"))
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        return f"--ts-device {name}: this machine has no CUDA device"
+    try:
+        device = parse_device(name, argument="--ts-device")
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from err
+    dtype = DTYPES[dtype_name]
+    profile = str(opt("--ts-profile") or default_profile())
+    seed = opt("--ts-seed")
+    ctx = Context(target=target, device=device, dtype=dtype, tolerance=tolerance_for(dtype, device))
+    return ctx, profile, default_seed(profile) if seed is None else int(seed)

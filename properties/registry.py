@@ -28,6 +28,11 @@ NEEDS: dict[str, str] = {
     "model.encoder_decoder": "target offers no encoder-decoder model",
     "model.decoder_only": "target offers no decoder-only model",
     "model.encoder_only": "target offers no encoder-only model",
+    "layers": "target offers no encoder or decoder layer",
+    "layers.encoder": "target offers no encoder layer",
+    "layers.decoder": "target offers no decoder layer (with or without cross-attention)",
+    "layers.cross": "target offers no decoder layer with cross-attention",
+    "vocabulary": "target offers no vocabulary (string -> token -> id)",
 }
 
 
@@ -95,6 +100,12 @@ def missing_need(p: Property, target: Target) -> str | None:
         "mha.per_head_weights": target.mha is not None and c.weights == "per_head",
         "model": target.model is not None,
         "components": target.components is not None,
+        "layers": target.layers is not None,
+        "layers.encoder": target.layers is not None and "encoder" in target.layer_kinds,
+        "layers.decoder": target.layers is not None
+        and bool({"decoder", "decoder_only"} & set(target.layer_kinds)),
+        "layers.cross": target.layers is not None and "decoder" in target.layer_kinds,
+        "vocabulary": target.vocabulary is not None,
     }
     for kind in ("encoder_decoder", "decoder_only", "encoder_only"):
         have[f"model.{kind}"] = target.model is not None and kind in target.model_kinds

@@ -5,14 +5,18 @@ Levels (a target offers any subset):
 - `attention`: a function (q, k, v, mask, causal) -> (output, weights or None) on tensors of
   shape (batch, heads, length, width);
 - `mha`: a factory building a multi-head attention module of a given size;
-- `model`: a factory building a whole model of a given shape and size.
+- `model`: a factory building a whole model of a given shape and size, optionally with
+  generation (`GenerativeModel`) and training (`TrainableModel`) methods;
+- `layers`: a factory building one encoder or decoder layer;
+- `components`: embedding, positional encoding, LayerNorm, FFN and un-embedding on their own;
+- `vocabulary`: the string -> token -> id steps.
 
 Inputs the harness passes are batch-first. Boolean masks reach the target in the polarity
 it declares (`Conventions.mask_polarity`), so a kernel whose masks mean "blocked" is checked
 in its own convention, and a kernel that inverts its own declared polarity fails.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -122,6 +126,106 @@ class Model(Protocol):
         ...
 
 
+class GenerativeModel(Model, Protocol):
+    """Optional methods of a model that generates (spec GEN-*). The harness looks for each by
+    name; a model without one makes the properties that need it not applicable."""
+
+    start_id: int
+    end_id: int
+
+    def generate(
+        self,
+        prompt: Tensor | None,
+        src: Tensor | None,
+        max_new_tokens: int,
+        *,
+        sample: bool,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        """Append up to max_new_tokens tokens to `prompt` (b, p): greedily, or drawn from the
+        softmax of the last position's logits when `sample` (using `generator`). A prompt of
+        None means <START> alone (one per source item; one sequence without a source). A
+        sequence ends with its first <END>; returns (b, p + n), n <= max_new_tokens."""
+        ...
+
+
+class TrainableModel(Model, Protocol):
+    """Optional methods of a model that trains (spec TRAIN-*, EMB-PRETRAINED-INIT)."""
+
+    def loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        """Differentiable scalar: the mean cross-entropy of predicting tokens[:, 1:] from
+        tokens[:, :-1] (teacher forcing), labels equal to <PAD> left out."""
+        ...
+
+    def parameters(self) -> Mapping[str, Tensor]:
+        """Every parameter by name (the tensors themselves, so gradients show on them)."""
+        ...
+
+    def embedding_parameter(self) -> Tensor:
+        """The token-embedding matrix M (vocab, d_model), the parameter itself."""
+        ...
+
+    def load_pretrained_embedding(self, matrix: Tensor, *, freeze: bool) -> None:
+        """Start M from `matrix`; keep training it unless `freeze`."""
+        ...
+
+
+LayerKind = Literal["encoder", "decoder", "decoder_only"]
+NormPlacement = Literal["post", "pre"]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer: "encoder" (self-attention, FFN), "decoder" (causal self-attention,
+    cross-attention, FFN) or "decoder_only" (a decoder layer without cross-attention)."""
+
+    kind: LayerKind
+    norm: NormPlacement
+    d_model: int
+    n_heads: int
+    d_ff: int
+    dtype: torch.dtype
+    device: torch.device
+    seed: int
+
+
+class Layer(Protocol):
+    def __call__(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        *,
+        key_padding: Tensor | None = None,
+        memory_padding: Tensor | None = None,
+    ) -> Tensor:
+        """x (b, t, d_model) -> (b, t, d_model); a decoder layer's self-attention is causal.
+        memory (b, s, d_model) for a decoder layer; key_padding (b, t) and memory_padding
+        (b, s) are bool in the declared polarity, or None."""
+        ...
+
+    def zero_sublayer_outputs(self) -> None:
+        """Zero every sublayer's output projection: W^O and its bias in each attention, the
+        second linear map and its bias in the FFN (spec NORM-RESIDUAL)."""
+        ...
+
+
+class Vocabulary(Protocol):
+    """String -> token -> id. separator: what joins units into text (" " for words, "" for
+    characters); units(): every known unit, special tokens left out."""
+
+    pad_id: int
+    unk_id: int
+    separator: str
+
+    def units(self) -> Sequence[str]: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def pad_batch(self, sequences: Sequence[Sequence[int]]) -> Tensor:
+        """Right-pad the id sequences with <PAD> to a common length: (b, length) int64."""
+        ...
+
+
 PositionalLayout = Literal["interleaved", "concat_t2t", "learned", "none"]
 
 
@@ -187,6 +291,10 @@ class Target:
     model: Callable[[ModelSpec], Model] | None = None
     model_kinds: tuple[ModelKind, ...] = ()
     components: Callable[[ComponentSpec], Components] | None = None
+    layers: Callable[[LayerSpec], Layer] | None = None
+    layer_kinds: tuple[LayerKind, ...] = ()
+    layer_norms: tuple[NormPlacement, ...] = ("post",)  # the placements `layers` can build
+    vocabulary: Callable[[], Vocabulary] | None = None
     # property id or glob -> (factor >= 1, written reason): every bound of the matching
     # properties is multiplied by factor, and the reason is shown in the report.
     loosen: Mapping[str, tuple[float, str]] = field(default_factory=dict)
@@ -198,12 +306,18 @@ class Target:
                     f"target {self.name!r}: loosen[{pattern!r}] needs a factor >= 1 "
                     "and a written reason"
                 )
-        if not (self.attention or self.mha or self.model or self.components):
+        levels = (self.attention, self.mha, self.model, self.components, self.layers)
+        if all(level is None for level in levels) and self.vocabulary is None:
             raise ValueError(
-                f"target {self.name!r}: offers no adapter (attention, mha, model or components)"
+                f"target {self.name!r}: offers no adapter "
+                "(attention, mha, model, components, layers or vocabulary)"
             )
         if self.model is not None and not self.model_kinds:
             raise ValueError(f"target {self.name!r}: a model factory needs model_kinds")
+        if self.layers is not None and not (self.layer_kinds and self.layer_norms):
+            raise ValueError(
+                f"target {self.name!r}: a layer factory needs layer_kinds and layer_norms"
+            )
 
 
 def to_polarity(attends: Tensor | None, polarity: MaskPolarity) -> Tensor | None:

@@ -25,7 +25,9 @@ def teacher_forced_loss(
     pad = model.config.special.pad
     if not bool((labels != pad).any()):
         raise ValueError("tokens: every label is <PAD>; the loss would be undefined")
-    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=pad)
+    # Half-precision logits are scored in float32; float32 and float64 in their own dtype.
+    acc = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else logits.dtype
+    return F.cross_entropy(logits.flatten(0, 1).to(acc), labels.flatten(), ignore_index=pad)
 
 
 def _teacher_logits(model: AnyModel, tokens: Tensor, *, src: Tensor | None) -> Tensor:

@@ -10,10 +10,24 @@ from transformer_spec.properties.registry import Context, load_all
 from transformer_spec.properties.runner import run_property
 from transformer_spec.properties.tolerance import tolerance_for
 
-from . import broken_components, broken_mha, broken_models, broken_targets
+from . import (
+    broken_components,
+    broken_layers,
+    broken_mha,
+    broken_models,
+    broken_targets,
+    broken_training,
+)
 
 CPU = torch.device("cpu")
-MODULES: list[ModuleType] = [broken_targets, broken_mha, broken_models, broken_components]
+MODULES: list[ModuleType] = [
+    broken_targets,
+    broken_mha,
+    broken_models,
+    broken_components,
+    broken_layers,
+    broken_training,
+]
 CASES = [(m, name) for m in MODULES for name in sorted(m.MUTANTS)]
 IDS = [f"{m.__name__.rsplit('.', 1)[-1]}:{name}" for m, name in CASES]
 

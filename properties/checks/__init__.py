@@ -2,7 +2,11 @@
 
 from . import attention as attention
 from . import components as components
+from . import generation as generation
+from . import layers as layers
 from . import masking as masking
 from . import model as model
 from . import multihead as multihead
 from . import scaling as scaling
+from . import training as training
+from . import vocabulary as vocabulary
