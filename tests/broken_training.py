@@ -67,40 +67,29 @@ class _Loop(ReferenceModel):
         return out
 
 
-class _StartsFromPad(_Loop):
-    start_token = "pad"
-
-
 def starts_from_pad() -> Target:
     """With no prompt, decoding starts from <PAD> instead of <START>."""
-    return _target("starts-from-pad", _StartsFromPad)
-
-
-class _FirstPosition(_Loop):
-    position = 0
+    return _loop_target("starts-from-pad", start_token="pad")
 
 
 def reads_first_position() -> Target:
     """Each step chooses from the logits of position 0 (logits[:, 0]) instead of the last."""
-    return _target("reads-first-position", _FirstPosition)
-
-
-class _PastEnd(_Loop):
-    stop_at_end = False
+    return _loop_target("reads-first-position", position=0)
 
 
 def ignores_end() -> Target:
     """Generation goes on after <END> up to the length limit."""
-    return _target("ignores-end", _PastEnd)
-
-
-class _OneShort(_Loop):
-    steps_short = 1
+    return _loop_target("ignores-end", stop_at_end=False)
 
 
 def one_step_short() -> Target:
     """The step loop runs max_new_tokens - 1 times (range off by one)."""
-    return _target("one-step-short", _OneShort)
+    return _loop_target("one-step-short", steps_short=1)
+
+
+def _loop_target(name: str, **knobs: object) -> Target:
+    """The written-out loop with some knobs turned."""
+    return _target(name, type(f"_Loop_{name}", (_Loop,), knobs))
 
 
 class _OverwritesPrompt(_Loop):
@@ -128,31 +117,30 @@ def overwrites_prompt() -> Target:
     return _target("overwrites-prompt", _OverwritesPrompt)
 
 
-class _AlwaysGreedy(_Loop):
-    choose = staticmethod(lambda logits, sample, generator: logits.argmax(-1))
-
-
 def sampling_is_greedy() -> Target:
     """sample=True is ignored: every draw is the argmax."""
-    return _target("sampling-is-greedy", _AlwaysGreedy)
-
-
-class _AlwaysSamples(_Loop):
-    choose = staticmethod(lambda logits, sample, generator: _choose(logits, True, None))
+    return _loop_target(
+        "sampling-is-greedy",
+        choose=staticmethod(lambda logits, sample, generator: logits.argmax(-1)),
+    )
 
 
 def greedy_samples() -> Target:
     """Greedy decoding samples (the flag is inverted in one branch)."""
-    return _target("greedy-samples", _AlwaysSamples)
-
-
-class _Sharpened(_Loop):
-    choose = staticmethod(lambda logits, sample, generator: _choose(2 * logits, sample, generator))
+    return _loop_target(
+        "greedy-samples",
+        choose=staticmethod(lambda logits, sample, generator: _choose(logits, True, None)),
+    )
 
 
 def temperature_applied_twice() -> Target:
     """Sampling draws from softmax(2 * logits): a temperature of 0.5 applied where 1 is asked."""
-    return _target("temperature-applied-twice", _Sharpened)
+    return _loop_target(
+        "temperature-applied-twice",
+        choose=staticmethod(
+            lambda logits, sample, generator: _choose(2 * logits, sample, generator)
+        ),
+    )
 
 
 # ---- training -------------------------------------------------------------------------------

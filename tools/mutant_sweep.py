@@ -13,28 +13,14 @@ from transformer_spec.properties.registry import Context, load_all
 from transformer_spec.properties.runner import run_property
 from transformer_spec.properties.tolerance import tolerance_for
 
-from tests import (
-    broken_components,
-    broken_layers,
-    broken_mha,
-    broken_models,
-    broken_targets,
-    broken_training,
-)
+from tests.test_mutants import MODULES
 
 CPU = torch.device("cpu")
 
 
 def main(seeds: list[int]) -> int:
     props, misses = load_all(), []
-    for module in (
-        broken_targets,
-        broken_mha,
-        broken_models,
-        broken_components,
-        broken_layers,
-        broken_training,
-    ):
+    for module in MODULES:
         for name, pids in module.MUTANTS.items():
             for dtype in (torch.float32, torch.bfloat16):
                 ctx = Context(getattr(module, name)(), CPU, dtype, tolerance_for(dtype, CPU))
