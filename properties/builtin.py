@@ -1,6 +1,7 @@
 """The reference as built-in targets: `reference-math` (the formula, the ground truth) and
 `reference-fused` (torch SDPA), each at attention, multi-head and whole-model level."""
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -86,7 +87,7 @@ class ReferenceModel:
             n_decoder_layers=layers[1],
             max_len=spec.max_len,
             positional="sinusoidal" if spec.positional else "none",
-            dropout=0.0,
+            dropout=0.1,  # inert in eval mode, where the harness runs it (a leak shows)
             attention_path=path,  # type: ignore[arg-type]
             dtype=spec.dtype,
             device=str(spec.device),
@@ -155,7 +156,7 @@ class ReferenceLayer:
             n_heads=spec.n_heads,
             d_ff=spec.d_ff,
             norm=spec.norm,
-            dropout=0.0,
+            dropout=0.1,  # inert in eval mode
             attention_path=path,  # type: ignore[arg-type]
         )
         torch.manual_seed(spec.seed)
@@ -250,12 +251,14 @@ class ReferenceComponents:
     """The reference's embedding, positional encoding, LayerNorm, FFN and un-embedding, each
     built on its own (float64 tables cast once, as the model does)."""
 
-    embedding_scale = 1.0
-
     def __init__(self, spec: ComponentSpec, layout: PositionalLayout = "interleaved") -> None:
         torch.manual_seed(spec.seed)
         self.positional_layout: PositionalLayout = layout
-        self.embedding = R.TokenEmbedding(spec.vocab_size, spec.d_model).to(spec.device, spec.dtype)
+        # The paper's embedding scale sqrt(d_model) (section 3.4), declared so it is checked.
+        self.embedding_scale = math.sqrt(spec.d_model)
+        self.embedding = R.TokenEmbedding(spec.vocab_size, spec.d_model, scale=True).to(
+            spec.device, spec.dtype
+        )
         self.positions = R.PositionalEncoding(_PE_KIND[layout], spec.max_len, spec.d_model).to(
             spec.device, spec.dtype
         )
@@ -276,10 +279,17 @@ class ReferenceComponents:
         return out
 
     def positional_table(self, n_positions: int, start: int = 0) -> Tensor | None:
-        if self.positions.table is None:
+        """From the reference's own formula of the table it built, at offset `start`
+        (float64, rounded once)."""
+        if self.positions.kind == "sinusoidal":
+            table = R.sinusoidal_interleaved(n_positions, self.d_model, start=start)
+        elif self.positions.kind == "sinusoidal_concat":
+            table = R.sinusoidal_concat(n_positions, self.d_model, start_index=start)
+        elif self.positions.table is not None:
+            table = self.positions.table[start : start + n_positions].detach()
+        else:
             return None
-        rows: Tensor = self.positions.table[start : start + n_positions].to(self.dtype)
-        return rows.detach()
+        return table.to(self.device, self.dtype)
 
     @torch.no_grad()
     def embed_with_positions(self, tokens: Tensor) -> Tensor:

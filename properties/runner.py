@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import torch
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
@@ -28,6 +28,7 @@ from .registry import Context, NotApplicable, Property, missing_need
 from .targets import Target
 from .tolerance import DTYPE_NAMES, tolerance_for
 
+_EXAMPLE_LINES = ("Trying example", "Test case")
 Outcome = Literal["pass", "fail", "not_applicable", "known_failure"]
 PROFILES: dict[str, dict[str, object]] = {
     "quick": {"max_examples": 10},
@@ -55,6 +56,7 @@ class Result:
     counterexample: str = ""  # Hypothesis's shrunk example
     reproduce: str = ""
     tolerance_note: str = ""  # set when the target loosened this property's tolerance
+    examples: int = 0  # examples run, the failing one included (only when counted)
 
 
 @dataclass
@@ -89,8 +91,17 @@ def _quiet_reference_numerics() -> Iterator[None]:
 
 
 def run_property(
-    p: Property, ctx: Context, *, profile: str, seed: int, reproduce: str = ""
+    p: Property,
+    ctx: Context,
+    *,
+    profile: str,
+    seed: int,
+    reproduce: str = "",
+    shrink: bool = True,
+    count: bool = False,
 ) -> Result:
+    """Run one property in one cell. shrink=False stops at the first failing example (the
+    mutant run wants kills, not small counterexamples); count=True counts the examples."""
     result = Result(property=p.id, clauses=p.clauses, outcome="pass")
     reason = missing_need(p, ctx.target)
     dtype_name = DTYPE_NAMES[ctx.dtype]
@@ -124,14 +135,18 @@ def run_property(
             HealthCheck.data_too_large,
             HealthCheck.filter_too_much,
         ],
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+        phases=[Phase.explicit, Phase.reuse, Phase.generate] + [Phase.shrink] * shrink,
+        verbosity=Verbosity.verbose if count else Verbosity.normal,
         **PROFILES[profile],  # type: ignore[arg-type]
     )(hypothesis_seed(seed)(check))
 
     def collect(message: object) -> None:
         lines.append(str(message))
 
-    with with_reporter(collect), _quiet_reference_numerics():
+    # torch's global RNG starts from the seed (and is restored after): a target that draws
+    # from it gives the same run whatever ran before in this process.
+    with with_reporter(collect), _quiet_reference_numerics(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
         try:
             configured()
         except (AssertionError, Flaky) as err:
@@ -142,6 +157,9 @@ def run_property(
             result.message = f"the target raised {type(err).__name__}: {err}".strip()
             lines += getattr(err, "__notes__", [])
     result.seconds = time.perf_counter() - start
+    if count:  # verbose mode reports each example as it runs
+        result.examples = sum(str(line).startswith(_EXAMPLE_LINES) for line in lines)
+        lines = [line for line in lines if not str(line).startswith(_EXAMPLE_LINES)]
     if result.outcome == "fail":
         result.counterexample = "\n".join(line for line in lines if line.strip())
         result.reproduce = reproduce

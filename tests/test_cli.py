@@ -1,6 +1,7 @@
 """The console script: --version, spec, copy-task; exit codes."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -41,3 +42,35 @@ def test_unknown_command_exits_2() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["frobnicate"])
     assert exit_info.value.code == 2
+
+
+def test_mutants_list_names_each_mutant_and_its_bug(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["mutants", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 30 and "causal-off-by-one: " in "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["mutants", "no-such-mutant"], "no mutant matches ['no-such-mutant']"),
+        (["mutants", "--jobs", "0"], "--jobs 0: expected >= 1"),
+        (["mutants", "--markdown", "/no/such/folder/m.md"], "does not exist or is not writable"),
+    ],
+)
+def test_mutants_bad_input_exits_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_mutants_run_on_one_mutant_reports_its_killers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A chosen subset skips the every-property-catches-a-mutant check: exit 0 when killed.
+    assert main(["mutants", "padding-on-the-left", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "killed   padding-on-the-left" in out
+    assert re.search(r"vocabulary\.pad_batch_keeps_tokens \(\d+\)", out), out

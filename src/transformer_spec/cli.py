@@ -164,6 +164,56 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _mutants(args: argparse.Namespace) -> int:
+    """Exit 0 when every mutant is caught in float32 (and in bfloat16 unless declared
+    invisible there) and every property catches a mutant or has a written reason; else 1."""
+    import time
+
+    import torch
+
+    from transformer_spec.properties import killmatrix as K
+    from transformer_spec.properties import mutants as M
+    from transformer_spec.properties.registry import load_all
+
+    chosen = M.select(args.names)
+    if not chosen:
+        print(f"transformer-spec mutants: no mutant matches {args.names}", file=sys.stderr)
+        return 2
+    if args.list:
+        print("\n".join(f"{m.name}: {m.bug}" for m in chosen))
+        return 0
+    if args.jobs < 1:
+        print(f"transformer-spec mutants: --jobs {args.jobs}: expected >= 1", file=sys.stderr)
+        return 2
+    if args.markdown:
+        from transformer_spec.properties.loading import UsageError
+
+        try:
+            _writable(args.markdown)
+        except UsageError as err:
+            print(f"transformer-spec mutants: {err}", file=sys.stderr)
+            return 2
+    properties = sorted(load_all())
+    start = time.perf_counter()
+    rows = K.run_all(chosen, properties, args.jobs)
+    wall = time.perf_counter() - start
+    print(K.render_text(rows, properties))
+    survivors = [r.mutant for r in rows if r.survived or r.bf16_survived]
+    uncaught = K.uncaught_properties(rows, properties) if not args.names else []
+    header = (
+        f"{len(rows)} mutants x {len(properties)} properties, cpu, torch {torch.__version__}, "
+        f"{args.jobs} worker(s): {wall:.0f} s wall"
+    )
+    print(f"\n{header}")
+    if args.markdown:
+        Path(args.markdown).write_text(K.render_markdown(rows, properties, header))
+    if survivors:
+        print(f"SURVIVED: {', '.join(survivors)}")
+    if uncaught:
+        print(f"properties that catch no mutant (and have no written reason): {uncaught}")
+    return 1 if survivors or uncaught else 0
+
+
 def _writable(path: str) -> None:
     from transformer_spec.properties.loading import UsageError
 
@@ -223,6 +273,18 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--known-failures", help="file: one property id or pattern per line, then the reason"
     )
+    mutants = sub.add_parser(
+        "mutants",
+        help="check every property against the catalogue of seeded bugs (exit 1 if one survives)",
+    )
+    mutants.add_argument(
+        "names", nargs="*", metavar="NAME", help="only mutants whose name has this"
+    )
+    mutants.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
+    )
+    mutants.add_argument("--markdown", help="also write the kill matrix as markdown here")
+    mutants.add_argument("--list", action="store_true", help="list the mutants and exit")
     copy = sub.add_parser(
         "copy-task", help="train the reference on the copy task (exit 1 below 99%%)"
     )
@@ -246,6 +308,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "check":
         args.dtype = args.dtype or ["float32"]
         return _check(args)
+    if args.command == "mutants":
+        return _mutants(args)
     return _copy_task(args.steps, args.seed)
 
 

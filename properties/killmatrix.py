@@ -1,0 +1,184 @@
+"""Run every property against every mutant of the catalogue and collect the kill matrix.
+
+Per mutant, in float32: every property, under the `ci` profile, without shrinking (a kill is
+what counts here), with the number of examples Hypothesis ran up to the kill. In bfloat16:
+the float32 killers again, in order, until one kills (the question there is only whether the
+bug is still visible). Mutants run in worker processes, one reference copy at a time.
+"""
+
+import concurrent.futures
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .mutants import Mutant, StaleMutant, applied
+from .registry import Context, load_all
+from .runner import run_property
+from .tolerance import tolerance_for
+
+CPU = torch.device("cpu")
+# Which adapter levels run each reference module (builtin.py wraps the reference). A property
+# whose level never runs the mutated module executes identical code and cannot fail, so the
+# run skips it; the matrix shows such cells as unreachable.
+REACHES: dict[str, set[str]] = {
+    "attention": {"attention", "mha", "layers", "model"},
+    "masks": {"attention", "mha", "layers", "model"},
+    "multihead": {"mha", "layers", "model"},
+    "norm": {"layers", "components", "model"},
+    "feedforward": {"layers", "components", "model"},
+    "layers": {"layers", "model"},
+    "positional": {"components", "model"},
+    "embedding": {"components", "model"},
+    "model": {"components", "model"},  # UnEmbedding lives in model.py
+    "generation": {"model"},
+    "vocabulary": {"vocabulary"},
+}
+
+
+def level(pid: str) -> str:
+    """The adapter level a property runs at: the first part of its first need."""
+    return load_all()[pid].needs[0].split(".")[0]
+
+
+def reachable(mutant: Mutant, pid: str) -> bool:
+    return level(pid) in REACHES[mutant.module]
+
+
+# Properties that no mutant of the reference can reach, and why; each is still shown to
+# catch the broken targets in tests/ (tests/test_mutants.py).
+NO_MUTANT_REASONS: dict[str, str] = {
+    "vocabulary.encoding_is_fixed": "the reference vocabulary keeps no state that a small "
+    "edit could make adaptive; tests/broken_layers.py:ids_by_frequency (ids re-ranked by "
+    "frequency while encoding) is caught",
+}
+
+
+@dataclass
+class Row:
+    mutant: str
+    bug: str
+    kills: dict[str, int] = field(default_factory=dict)  # float32: property -> examples
+    bf16_killer: str = ""
+    bf16_examples: int = 0
+    bf16_invisible: str = ""
+    error: str = ""  # a stale mutant, or a property that could not be built
+    seconds: float = 0.0
+
+    @property
+    def survived(self) -> bool:
+        return bool(self.error) or not self.kills
+
+    @property
+    def bf16_survived(self) -> bool:
+        return not self.survived and not self.bf16_killer and not self.bf16_invisible
+
+
+def _kill(ctx: Context, pid: str, seed: int) -> int:
+    """Examples Hypothesis needed to fail property `pid` (0: it passed or was n/a)."""
+    result = run_property(load_all()[pid], ctx, profile="ci", seed=seed, shrink=False, count=True)
+    return max(result.examples, 1) if result.outcome == "fail" else 0
+
+
+def run_mutant(mutant: Mutant, properties: list[str], seed: int = 0) -> Row:
+    row = Row(mutant.name, mutant.bug, bf16_invisible=mutant.bf16_invisible)
+    t0 = time.perf_counter()
+    try:
+        with applied(mutant) as builtin:
+            target = builtin.reference_target("math")
+            f32 = Context(target, CPU, torch.float32, tolerance_for(torch.float32, CPU))
+            for pid in (p for p in properties if reachable(mutant, p)):
+                n = _kill(f32, pid, seed)
+                if n:
+                    row.kills[pid] = n
+            if row.kills and not mutant.bf16_invisible:
+                bf16 = Context(target, CPU, torch.bfloat16, tolerance_for(torch.bfloat16, CPU))
+                for pid in row.kills:
+                    n = _kill(bf16, pid, seed)
+                    if n:
+                        row.bf16_killer, row.bf16_examples = pid, n
+                        break
+    except StaleMutant as err:
+        row.error = str(err)
+    row.seconds = time.perf_counter() - t0
+    return row
+
+
+def _work(args: tuple[Mutant, list[str], int]) -> Row:
+    return run_mutant(*args)
+
+
+def run_all(mutants: list[Mutant], properties: list[str], jobs: int, seed: int = 0) -> list[Row]:
+    """Rows in catalogue order; `jobs` worker processes (spawned: torch and fork mix badly)."""
+    work = [(m, properties, seed) for m in mutants]
+    if jobs <= 1:
+        return [_work(w) for w in work]
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        return list(pool.map(_work, work))
+
+
+def uncaught_properties(rows: list[Row], properties: list[str]) -> list[str]:
+    caught = {pid for row in rows for pid in row.kills}
+    return [p for p in properties if p not in caught and p not in NO_MUTANT_REASONS]
+
+
+def _killers(row: Row) -> str:
+    return ", ".join(f"{pid} ({n})" for pid, n in row.kills.items())
+
+
+def _bf16(row: Row) -> str:
+    if row.survived:
+        return "-"
+    if row.bf16_invisible:
+        return f"not visible: {row.bf16_invisible}"
+    return f"{row.bf16_killer} ({row.bf16_examples})" if row.bf16_killer else "SURVIVED"
+
+
+def render_text(rows: list[Row], properties: list[str]) -> str:
+    """One block per mutant: the properties that kill it, each with the examples it took."""
+    out = []
+    for row in rows:
+        status = "ERROR" if row.error else ("SURVIVED" if row.survived else "killed")
+        out.append(f"{status:8s} {row.mutant} ({row.seconds:.1f}s): {row.bug}")
+        if row.error:
+            out.append(f"         {row.error}")
+        elif row.kills:
+            out.append(f"         float32: {len(row.kills)} properties: {_killers(row)}")
+            out.append(f"         bfloat16: {_bf16(row)}")
+    caught = {pid: sum(pid in r.kills for r in rows) for pid in properties}
+    out.append("")
+    out.append("mutants caught per property:")
+    out += [f"  {n:3d}  {pid}" for pid, n in sorted(caught.items(), key=lambda kv: -kv[1])]
+    for pid, reason in NO_MUTANT_REASONS.items():
+        out.append(f"  no mutant reaches {pid}: {reason}")
+    return "\n".join(out)
+
+
+def render_markdown(rows: list[Row], properties: list[str], header: str) -> str:
+    lines = [
+        "# Kill matrix",
+        "",
+        header,
+        "",
+        "Each mutant is one textual change to the reference (`properties/mutants.py`). A "
+        "cell lists the properties that fail on it under the `ci` profile (seed 0) and, in "
+        "brackets, how many examples Hypothesis ran up to the failing one. Properties at "
+        "an adapter level that never runs the mutated module are not run (they would run "
+        "identical code). bfloat16: the float32 killers are run again until one fails. Which "
+        "properties catch a mutant is reproducible; a count above ten or so can move a little "
+        "between runs.",
+        "",
+        "| mutant | bug | float32: properties that catch it (examples) | bfloat16 |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        killers = row.error or _killers(row) or "**SURVIVED**"
+        lines.append(f"| `{row.mutant}` | {row.bug} | {killers} | {_bf16(row)} |")
+    caught = {pid: [r.mutant for r in rows if pid in r.kills] for pid in properties}
+    lines += ["", "## Mutants caught per property", "", "| property | mutants |", "| --- | --- |"]
+    for pid, names in caught.items():
+        cell = str(len(names)) if names else NO_MUTANT_REASONS.get(pid, "**none**")
+        lines.append(f"| `{pid}` | {cell} |")
+    return "\n".join(lines) + "\n"
