@@ -81,14 +81,14 @@ CATALOGUE: tuple[Mutant, ...] = (
         "device=k.device, dtype=q.dtype)",
     ),
     _m(
-        "softmax-in-float16",
-        "the softmax runs in float16 for every dtype but float64 (a half-precision fast path "
+        "softmax-in-bfloat16",
+        "the softmax runs in bfloat16 for every dtype but float64 (a low-precision fast path "
         "taken too widely)",
         "attention",
         "acc = torch.float32 if q.dtype in _LOW_PRECISION else q.dtype",
-        "acc = torch.float16 if q.dtype != torch.float64 else q.dtype",
-        bf16_invisible="for bfloat16 inputs a float16 softmax is more precise than the "
-        "inputs, so nothing is lost",
+        "acc = torch.bfloat16 if q.dtype != torch.float64 else q.dtype",
+        bf16_invisible="in a bfloat16 run a bfloat16 softmax is what the plain same-dtype "
+        "formula does, and the tolerance allows 4x that formula's error",
     ),
     _m(
         "mask-polarity-inverted",
