@@ -7,8 +7,6 @@ invariance bound of the largest: a cached step and a full pass may round differe
 near tie may then go either way.
 """
 
-from collections.abc import Callable
-
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -91,24 +89,24 @@ def _ends(row: Tensor, end_id: int) -> int:
     return int(hits[0]) + 1 if len(hits) else len(row)
 
 
-def _kinds_prop(
-    ctx: Context, *methods: str
-) -> tuple[list[ModelKind], Callable[[st.DataObject], ModelKind]]:
-    kinds = generative_kinds(ctx, *methods)
-    return kinds, lambda data: data.draw(st.sampled_from(kinds), label="kind")
+def _draw(
+    ctx: Context, kinds: list[ModelKind], mc: ModelCase, case: TokenCase, data: st.DataObject
+) -> tuple[ModelKind, GenerativeModel, Tensor | None]:
+    """A drawn kind, its model, and a source when the kind has an encoder."""
+    kind = data.draw(st.sampled_from(kinds), label="kind")
+    model: GenerativeModel = mc.build(ctx, kind)  # type: ignore[assignment]
+    return kind, model, _src(ctx, kind, case)
 
 
 @prop("generation.starts_from_start", clauses=("GEN-START",), needs=("model",))
 def starts_from_start(ctx: Context) -> Check:
     """Without a prompt, generation begins with <START> alone: the output starts with
     <START>, and the first generated token is the greedy choice at that single position."""
-    _, draw_kind = _kinds_prop(ctx, "generate", "start_id")
+    kinds = generative_kinds(ctx, "generate", "start_id")
 
     @given(model_cases(), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
-        kind = draw_kind(data)
-        model: GenerativeModel = mc.build(ctx, kind)  # type: ignore[assignment]
-        src = _src(ctx, kind, case)
+        kind, model, src = _draw(ctx, kinds, mc, case, data)
         out = _generate(model, None, src, 1)
         batch = 1 if src is None else case.batch
         if out.shape[0] != batch or out.shape[1] != 2:
@@ -132,13 +130,11 @@ def starts_from_start(ctx: Context) -> Check:
 def greedy_appends_argmax(ctx: Context) -> Check:
     """Greedy generation keeps the prompt, appends one token per step, each the most probable
     under the full pass over the prefix before it, and gives the same output when repeated."""
-    _, draw_kind = _kinds_prop(ctx, "generate", "start_id", "end_id")
+    kinds = generative_kinds(ctx, "generate", "start_id", "end_id")
 
     @given(model_cases(), token_cases(min_len=1, max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
-        kind = draw_kind(data)
-        model: GenerativeModel = mc.build(ctx, kind)  # type: ignore[assignment]
-        src = _src(ctx, kind, case)
+        kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = torch.cat([_start_prompt(ctx, model, case.batch), _tokens(ctx, case)], dim=1)
         p = prompt.shape[1]
         n = data.draw(st.integers(1, MAX_LEN - p), label="max_new_tokens")
@@ -166,13 +162,11 @@ def greedy_appends_argmax(ctx: Context) -> Check:
 def stops_at_end(ctx: Context) -> Check:
     """Sampled generation of one sequence stops right after its first <END>, or after exactly
     max_new_tokens tokens when no <END> comes."""
-    _, draw_kind = _kinds_prop(ctx, "generate", "start_id", "end_id")
+    kinds = generative_kinds(ctx, "generate", "start_id", "end_id")
 
     @given(model_cases(), token_cases(max_batch=1), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
-        kind = draw_kind(data)
-        model: GenerativeModel = mc.build(ctx, kind)  # type: ignore[assignment]
-        src = _src(ctx, kind, case)
+        kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = _start_prompt(ctx, model, 1)
         n = data.draw(st.integers(1, MAX_LEN - 1), label="max_new_tokens")
         g = torch.Generator(device=ctx.device).manual_seed(case.seed)
@@ -221,13 +215,11 @@ def sampling_matches_distribution(ctx: Context) -> Check:
     """2000 sampled next tokens from one prefix fit softmax(logits) of the last position
     (Pearson chi-square, false-alarm rate 1e-6 per example); no token whose probability is
     below 1e-12 is ever drawn; the prefix is kept."""
-    _, draw_kind = _kinds_prop(ctx, "generate", "start_id")
+    kinds = generative_kinds(ctx, "generate", "start_id")
 
     @given(model_cases(), token_cases(max_batch=1, min_len=1, max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
-        kind = draw_kind(data)
-        model: GenerativeModel = mc.build(ctx, kind)  # type: ignore[assignment]
-        src = _src(ctx, kind, case)
+        kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = torch.cat([_start_prompt(ctx, model, 1), _tokens(ctx, case)], dim=1)
         probs = torch.softmax(_logits(model, kind, prompt, src)[0, -1].double(), -1).cpu()
         g = torch.Generator(device=ctx.device).manual_seed(case.seed)
