@@ -26,7 +26,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    install_project(session, "test")
+    install_project(session, "test,hf")
     session.install(*CONSTRAINTS, "mypy", "nox")
     session.run("mypy", "-p", "transformer_spec")
     session.run("mypy", "--strict", "tests", "tools", "noxfile.py")
@@ -34,5 +34,5 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    install_project(session, "test")
+    install_project(session, "test,hf")
     session.run("pytest", "-n", "auto", *session.posargs)

@@ -313,7 +313,14 @@ class ReferenceComponents:
 
 
 def reference_target(path: str) -> Target:
-    conventions = Conventions(weights="per_head" if path == "math" else "none")
+    conventions = (
+        Conventions()
+        if path == "math"
+        else Conventions(
+            weights="none",
+            explanations={"weights": "the fused path calls torch SDPA, which returns no weights"},
+        )
+    )
     return Target(
         name=f"reference-{path}",
         description=f"transformer_spec.reference, attention_path={path!r}",

@@ -6,10 +6,14 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .adapters import THIRD_PARTY
+from .adapters.hf import MissingExtra
 from .builtin import BUILTIN_TARGETS
+from .runner import CellReport
 from .targets import Target
 
 
@@ -22,9 +26,15 @@ def load_target(spec: str) -> Target:
     returns a Target. Loading a module runs its code."""
     if spec in BUILTIN_TARGETS:
         return BUILTIN_TARGETS[spec]()
+    if spec in THIRD_PARTY:
+        try:
+            return THIRD_PARTY[spec]()
+        except MissingExtra as err:
+            raise UsageError(f"target {spec!r}: {err}") from err
     if ":" not in spec:
         raise UsageError(
-            f"target {spec!r}: expected MODULE:FACTORY or one of {sorted(BUILTIN_TARGETS)}"
+            f"target {spec!r}: expected MODULE:FACTORY or a built-in target, one of "
+            f"{sorted(BUILTIN_TARGETS) + sorted(THIRD_PARTY)}"
         )
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path:  # MODULE is looked up from the current folder too
@@ -63,7 +73,8 @@ _LINE = re.compile(r"^(?P<pattern>\S+)\s+(?P<reason>\S.*)$")
 
 
 def load_known_failures(path: str) -> list[KnownFailure]:
-    """One property id or glob pattern per line, then its reason; '#' starts a comment."""
+    """One property id or glob pattern per line (TARGET/PROPERTY for one target's property),
+    then its reason; '#' starts a comment."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -83,8 +94,18 @@ def load_known_failures(path: str) -> list[KnownFailure]:
     return entries
 
 
-def known_reason(entries: list[KnownFailure], property_id: str) -> str | None:
+def known_reason(entries: Sequence[KnownFailure], property_id: str, target: str = "") -> str | None:
+    """A pattern matches a property id, or, written TARGET/PROPERTY, one target's property."""
     for entry in entries:
-        if fnmatch.fnmatchcase(property_id, entry.pattern):
+        name = f"{target}/{property_id}" if "/" in entry.pattern else property_id
+        if fnmatch.fnmatchcase(name, entry.pattern):
             return entry.reason
     return None
+
+
+def apply_known(cell: CellReport, known: Sequence[KnownFailure]) -> None:
+    """Failures that a known-failures entry names become known failures, with its reason."""
+    for r in cell.results:
+        reason = known_reason(known, r.property, cell.target) if r.outcome == "fail" else None
+        if reason is not None:
+            r.outcome, r.reason = "known_failure", reason

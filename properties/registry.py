@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .targets import Target
+from .targets import CONVENTION_FIELDS, Target
 from .tolerance import DTYPE_NAMES, Tolerance
 
 # Capabilities a property can need, and why a target may lack each.
@@ -62,13 +62,21 @@ class Property:
     needs: tuple[str, ...]
     doc: str
     build: Callable[[Context], Check]
+    # Convention fields (of `Conventions`) whose declared value this property checks: where
+    # a target declares another value than the reference's, a pass is reported as a
+    # convention difference, with the target's one-line explanation.
+    conventions: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, Property] = {}
 
 
 def prop(
-    id: str, *, clauses: tuple[str, ...], needs: tuple[str, ...]
+    id: str,
+    *,
+    clauses: tuple[str, ...],
+    needs: tuple[str, ...],
+    conventions: tuple[str, ...] = (),
 ) -> Callable[[Callable[[Context], Check]], Callable[[Context], Check]]:
     """Register a property. The decorated function's docstring is its one-line description."""
 
@@ -80,8 +88,13 @@ def prop(
             raise ValueError(f"property {id}: registered twice")
         if not clauses:
             raise ValueError(f"property {id}: cites no clause")
+        unknown = set(conventions) - set(CONVENTION_FIELDS)
+        if unknown:
+            raise ValueError(f"property {id}: unknown conventions {sorted(unknown)}")
         doc = (build.__doc__ or "").strip().splitlines()[0] if build.__doc__ else id
-        REGISTRY[id] = Property(id=id, clauses=clauses, needs=needs, doc=doc, build=build)
+        REGISTRY[id] = Property(
+            id=id, clauses=clauses, needs=needs, doc=doc, build=build, conventions=conventions
+        )
         return build
 
     return register
@@ -110,9 +123,21 @@ def missing_need(p: Property, target: Target) -> str | None:
     for kind in ("encoder_decoder", "decoder_only", "encoder_only"):
         have[f"model.{kind}"] = target.model is not None and kind in target.model_kinds
     for need in p.needs:
+        base = need.split(".")[0]  # a target without the level at all: say that first
+        if not have[base]:
+            return NEEDS[base]
         if not have[need]:
             return NEEDS[need]
     return None
+
+
+def convention_difference(p: Property, target: Target) -> str | None:
+    """The target's explanation(s) when `p` checks a convention the target declares
+    differently from the reference; None when they agree."""
+    differ = [name for name in p.conventions if name in target.conventions.differences()]
+    if not differ:
+        return None
+    return "; ".join(target.conventions.explanations[name] for name in differ)
 
 
 def load_all() -> dict[str, Property]:

@@ -11,6 +11,7 @@ command that reproduces it.
 
 import contextlib
 import fnmatch
+import functools
 import os
 import random
 import time
@@ -19,17 +20,17 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import torch
-from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import seed as hypothesis_seed
-from hypothesis.errors import Flaky
+from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.reporting import with_reporter
 
-from .registry import Context, NotApplicable, Property, missing_need
-from .targets import Target
+from .registry import Check, Context, NotApplicable, Property, convention_difference, missing_need
+from .targets import Target, Unsupported
 from .tolerance import DTYPE_NAMES, tolerance_for
 
 _EXAMPLE_LINES = ("Trying example", "Test case")
-Outcome = Literal["pass", "fail", "not_applicable", "known_failure"]
+Outcome = Literal["pass", "fail", "not_applicable", "known_failure", "convention"]
 PROFILES: dict[str, dict[str, object]] = {
     "quick": {"max_examples": 10},
     "ci": {"max_examples": 25},
@@ -51,7 +52,7 @@ class Result:
     clauses: tuple[str, ...]
     outcome: Outcome
     seconds: float = 0.0
-    reason: str = ""  # not applicable / known failure
+    reason: str = ""  # not applicable / known failure / convention difference
     message: str = ""  # the assertion that failed
     counterexample: str = ""  # Hypothesis's shrunk example
     reproduce: str = ""
@@ -90,6 +91,31 @@ def _quiet_reference_numerics() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def _with_difference(reason: str, p: Property, ctx: Context) -> str:
+    """A not-applicable reason, with the target's explanation when a declared convention is
+    what makes the property not apply."""
+    difference = convention_difference(p, ctx.target)
+    return reason if difference is None else f"{reason}: {difference}"
+
+
+def _refuse_unsupported(check: Check) -> list[str]:
+    """Make an example the target refuses (`Unsupported`) an invalid example rather than a
+    failure: Hypothesis draws others (its `inner_test` hook). Returns the refusals."""
+    refused: list[str] = []
+    inner = check.hypothesis.inner_test  # type: ignore[attr-defined]
+
+    @functools.wraps(inner)  # the counterexample names the property's own function
+    def guarded(*args: object, **kwargs: object) -> None:
+        try:
+            inner(*args, **kwargs)
+        except Unsupported as err:
+            refused.append(str(err))
+            reject()
+
+    check.hypothesis.inner_test = guarded  # type: ignore[attr-defined]
+    return refused
+
+
 def run_property(
     p: Property,
     ctx: Context,
@@ -110,7 +136,7 @@ def run_property(
     if reason is None and ctx.device.type not in ctx.target.conventions.devices:
         reason = f"target declares no support for {ctx.device.type}"
     if reason is not None:
-        result.outcome, result.reason = "not_applicable", reason
+        result.outcome, result.reason = "not_applicable", _with_difference(reason, p, ctx)
         return result
     for pattern, (factor, why) in ctx.target.loosen.items():
         if fnmatch.fnmatchcase(p.id, pattern):
@@ -121,7 +147,7 @@ def run_property(
     try:
         check = p.build(ctx)
     except NotApplicable as err:
-        result.outcome, result.reason = "not_applicable", str(err)
+        result.outcome, result.reason = "not_applicable", _with_difference(str(err), p, ctx)
         return result
     lines: list[str] = []
     configured = settings(
@@ -140,6 +166,8 @@ def run_property(
         **PROFILES[profile],  # type: ignore[arg-type]
     )(hypothesis_seed(seed)(check))
 
+    refused = _refuse_unsupported(check)
+
     def collect(message: object) -> None:
         lines.append(str(message))
 
@@ -149,6 +177,9 @@ def run_property(
         torch.manual_seed(seed)
         try:
             configured()
+        except Unsatisfiable:  # every example was refused: the library cannot take them
+            result.outcome = "not_applicable"
+            result.reason = f"the library refused every example: {refused[0]}"
         except (AssertionError, Flaky) as err:
             result.outcome, result.message = "fail", str(err).strip()
             lines += getattr(err, "__notes__", [])  # Hypothesis adds the falsifying example here
@@ -160,6 +191,11 @@ def run_property(
     if count:  # verbose mode reports each example as it runs
         result.examples = sum(str(line).startswith(_EXAMPLE_LINES) for line in lines)
         lines = [line for line in lines if not str(line).startswith(_EXAMPLE_LINES)]
+    if refused and result.outcome != "not_applicable":
+        result.reason = f"{len(refused)} example(s) refused by the library: {refused[0]}"
+    difference = convention_difference(p, ctx.target)
+    if result.outcome == "pass" and difference is not None:
+        result.outcome, result.reason = "convention", difference
     if result.outcome == "fail":
         result.counterexample = "\n".join(line for line in lines if line.strip())
         result.reproduce = reproduce

@@ -51,6 +51,41 @@ class Conventions:
     devices: tuple[str, ...] = ("cpu", "cuda")
     explanations: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        unknown = set(self.explanations) - set(CONVENTION_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"conventions: explanations for unknown fields {sorted(unknown)}; "
+                f"known: {list(CONVENTION_FIELDS)}"
+            )
+        unexplained = [f for f in self.differences() if not self.explanations.get(f, "").strip()]
+        if unexplained:
+            raise ValueError(
+                f"conventions: {unexplained} differ from the reference's; give each a "
+                "one-line explanation in `explanations`"
+            )
+
+    def differences(self) -> list[str]:
+        """The convention fields declared differently from the reference's."""
+        reference = _REFERENCE_VALUES
+        return [f for f in CONVENTION_FIELDS if getattr(self, f) != reference[f]]
+
+
+# The fields a property can check "as declared", and the reference's value of each.
+CONVENTION_FIELDS = ("mask_polarity", "causal_alignment", "fully_masked_row", "weights")
+_REFERENCE_VALUES: dict[str, object] = {
+    "mask_polarity": "true_attends",
+    "causal_alignment": "bottom_right",
+    "fully_masked_row": "zeros",
+    "weights": "per_head",
+}
+
+
+class Unsupported(Exception):
+    """Raised by an adapter when the library refuses an input it documents as unsupported
+    (e.g. a backend with no kernel for it); the property is reported not applicable with
+    this message, never as a pass."""
+
 
 class AttentionFn(Protocol):
     def __call__(

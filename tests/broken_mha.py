@@ -47,9 +47,8 @@ class Steps(ReferenceMHA):
         if mask is not None:
             scores = scores.masked_fill(~mask, -math.inf)
         low = scores.dtype in (torch.float16, torch.bfloat16)  # float32 softmax, as the reference
-        return torch.softmax(scores, -1, dtype=torch.float32 if low else scores.dtype).to(
-            scores.dtype
-        )
+        w = torch.softmax(scores, -1, dtype=torch.float32 if low else scores.dtype)
+        return w.nan_to_num(0.0).to(scores.dtype)  # a row with no visible key: zeros
 
     def output(self, z: Tensor) -> Tensor:
         out: Tensor = self.module.W_O(self.merge(z))
@@ -221,6 +220,19 @@ def heads_talk() -> Target:
     return _target("heads-talk", Bug)
 
 
+def fully_padded_gives_nan() -> Target:
+    """softmax over a row of -inf: NaN for an item whose keys are all padded, where the
+    declared policy (the default) is zeros."""
+
+    class Bug(Steps):
+        def softmax(self, scores: Tensor, mask: Tensor | None) -> Tensor:
+            if mask is not None:
+                scores = scores.masked_fill(~mask, -math.inf)
+            return torch.softmax(scores.float(), -1).to(scores.dtype)
+
+    return _target("fully-padded-gives-nan", Bug)
+
+
 FORMULA = "multihead.equals_concat_of_heads_then_W_O"
 WEIGHTS = "multihead.weights_from_W_Q_W_K_only"
 
@@ -232,6 +244,7 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "scale_sqrt_d_model": (FORMULA, WEIGHTS),
     "causal_ignored": ("multihead.causal_no_future_leak",),
     "key_padding_ignored": ("multihead.padded_keys_have_no_effect",),
+    "fully_padded_gives_nan": ("multihead.fully_padded_item_follows_policy",),
     "averaged_weights_declared_per_head": ("multihead.weights_are_distributions_per_head", WEIGHTS),
     "weights_not_normalised": ("multihead.weights_are_distributions_per_head", WEIGHTS),
     "cross_kv_from_query": (

@@ -187,6 +187,7 @@ def _keep(case: LayerCase, length: int, data: st.DataObject, label: str) -> Tens
     "layers.padding_no_effect",
     clauses=("MASK-PAD-NO-EFFECT", "XATTN-KV-FROM-ENCODER"),
     needs=("layers",),
+    conventions=("mask_polarity",),
 )
 def padding_no_effect(ctx: Context) -> Check:
     """Changing the content of padded positions (self-attention keys, or the memory of a

@@ -68,6 +68,7 @@ def causal_pattern(ctx: Context) -> Check:
     "masking.causal_alignment_as_declared",
     clauses=("MASK-CAUSAL-ALIGNMENT",),
     needs=("attention", "attention.unequal_causal"),
+    conventions=("causal_alignment",),
 )
 def causal_alignment(ctx: Context) -> Check:
     """With query length != key length, the causal flag hides exactly the keys the declared
@@ -97,6 +98,7 @@ def causal_alignment(ctx: Context) -> Check:
     "masking.masked_keys_get_zero_weight",
     clauses=("MASK-PAD-ZERO-WEIGHT", "MASK-POLARITY"),
     needs=("attention.weights",),
+    conventions=("mask_polarity",),
 )
 def masked_keys_zero_weight(ctx: Context) -> Check:
     """Keys the mask blocks (in the declared polarity) get weight exactly 0; the others share
@@ -190,6 +192,7 @@ def padding_and_causal_combine(ctx: Context) -> Check:
     "masking.fully_masked_rows_follow_policy",
     clauses=("MASK-FULLY-MASKED-ROW",),
     needs=("attention", "attention.fully_masked_policy"),
+    conventions=("fully_masked_row",),
 )
 def fully_masked_rows(ctx: Context) -> Check:
     """A query that may attend to no key returns what the target declared (zeros, NaN, or any

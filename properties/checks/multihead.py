@@ -61,6 +61,7 @@ def mha_cases(
     equal_lengths: bool = False,
     distinct_lengths: bool = False,
     max_len: int = 7,
+    min_batch: int = 1,
 ) -> st.SearchStrategy[MHACase]:
     """Small modules: 1..4 heads (2 and more drawn most: a head-split bug needs h > 1),
     d_k 1..6, lengths up to 7, batch 1..3."""
@@ -77,7 +78,7 @@ def mha_cases(
         else:
             k_len = draw(st.integers(min_k_len, max_len))
         return MHACase(
-            batch=draw(st.integers(1, 3)),
+            batch=draw(st.integers(min_batch, 3)),
             n_heads=draw(st.sampled_from(heads)),
             d_k=draw(st.integers(1, 6)),
             q_len=q_len,
@@ -239,6 +240,7 @@ def output_has_query_shape(ctx: Context) -> Check:
     "multihead.weights_are_distributions_per_head",
     clauses=("MHA-WEIGHTS-PER-HEAD",),
     needs=("mha.weights",),
+    conventions=("weights",),
 )
 def weights_are_distributions(ctx: Context) -> Check:
     """Weights have the declared layout (per head or averaged); every row is a distribution.
@@ -266,6 +268,7 @@ def weights_are_distributions(ctx: Context) -> Check:
     "multihead.weights_from_W_Q_W_K_only",
     clauses=("MHA-WEIGHTS-FROM-QK", "MHA-WEIGHTS-PER-HEAD", "MHA-HEAD-SPLIT"),
     needs=("mha.weights",),
+    conventions=("weights",),
 )
 def weights_from_q_k(ctx: Context) -> Check:
     """Weights equal softmax(Q_i K_i^T / sqrt(d_k)) per head, from W_Q and W_K alone.
@@ -420,7 +423,12 @@ def causal_no_future_leak(ctx: Context) -> Check:
     return check
 
 
-@prop("multihead.padded_keys_have_no_effect", clauses=("MASK-PAD-NO-EFFECT",), needs=("mha",))
+@prop(
+    "multihead.padded_keys_have_no_effect",
+    clauses=("MASK-PAD-NO-EFFECT",),
+    needs=("mha",),
+    conventions=("mask_polarity",),
+)
 def padded_keys_no_effect(ctx: Context) -> Check:
     """Changing the rows of x_kv that key_padding marks as padding changes no output."""
 
@@ -464,5 +472,55 @@ def batch_items_independent(ctx: Context) -> Check:
                 bound,
                 "item 0 after changing the other batch items",
             )
+
+    return check
+
+
+@prop(
+    "multihead.fully_padded_item_follows_policy",
+    clauses=("MASK-FULLY-MASKED-ROW",),
+    needs=("mha",),
+    conventions=("fully_masked_row",),
+)
+def fully_padded_item(ctx: Context) -> Check:
+    """A batch item whose keys are all padding returns what the target declared for a row
+    with no visible key (heads' outputs zero, so b_O alone; NaN; or any finite values), and
+    the other items are what they are when run alone."""
+    policy = ctx.target.conventions.fully_masked_row
+    if policy == "unspecified":
+        raise NotApplicable("target declares no fully-masked-row policy")
+
+    @given(mha_cases(min_batch=2), st.data())
+    def check(case: MHACase, data: st.DataObject) -> None:
+        keep = list(data.draw(key_keep(case.batch, case.k_len), label="keep"))
+        j = data.draw(st.integers(0, case.batch - 1), label="fully_padded_item")
+        keep[j] = (False,) * case.k_len
+        kept = torch.tensor(keep, device=ctx.device)
+        module = build(ctx, case)
+        xq, xkv = case.inputs(ctx.dtype, ctx.device)
+        out = run(ctx, case, module, xq, xkv, kept)[0]
+        item = out[j]
+        if policy == "nan" and not bool(torch.isnan(item).all()):
+            raise AssertionError(f"item {j}, all keys padded, should be NaN (declared)")
+        if policy == "finite" and not bool(torch.isfinite(item).all()):
+            raise AssertionError(f"item {j}, all keys padded, gave non-finite values")
+        p = module.projections() if policy == "zeros" else None
+        if p is not None:  # zero heads: the output is the bias b_O (or 0) in every row
+            b_O = torch.zeros(case.d_model) if p.b_O is None else p.b_O.detach().double().cpu()
+            want = b_O.expand(case.q_len, -1).to(device=ctx.device)
+            check_close(
+                item,
+                want,
+                relative_bound(ctx.tolerance.absolute, want),
+                f"item {j}, all keys padded: zero heads give b_O",
+            )
+        others = [i for i in range(case.batch) if i != j]
+        alone = run(ctx, case, module, xq[others], xkv[others], kept[others])[0]
+        check_close(
+            out[others],
+            alone,
+            relative_bound(ctx.tolerance.invariance, alone),
+            f"the other items next to fully padded item {j}",
+        )
 
     return check

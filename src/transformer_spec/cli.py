@@ -10,13 +10,8 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ._version import __version__
-
-if TYPE_CHECKING:
-    from transformer_spec.properties.loading import KnownFailure
-    from transformer_spec.properties.runner import CellReport
 
 
 def _clause_table(kind: str | None, section: str | None, as_json: bool) -> int:
@@ -143,7 +138,7 @@ def _check(args: argparse.Namespace) -> int:
                 seed=seed,
                 reproduce_prefix=prefix,
             )
-            _apply_known(cell, known)
+            loading.apply_known(cell, known)
             cells.append(cell)
             print("\n".join(report.cell_text(cell)))
     used = {r.reason for c in cells for r in c.results if r.outcome == "known_failure"}
@@ -214,6 +209,64 @@ def _mutants(args: argparse.Namespace) -> int:
     return 1 if survivors or uncaught else 0
 
 
+def _table(args: argparse.Namespace) -> int:
+    """Exit 0 when every target passes every applicable property or fails it with a written
+    reason, 1 when a failure has none, 2 for bad input."""
+    import time
+
+    import torch
+
+    from transformer_spec.properties import conformance as C
+    from transformer_spec.properties import loading
+    from transformer_spec.reference.config import DTYPES, parse_device
+
+    names = args.targets or C.all_targets()
+    try:
+        targets = {name: loading.load_target(name) for name in names}
+        device = parse_device(args.device, argument="--device")
+        known = loading.load_known_failures(args.known_failures) if args.known_failures else []
+        unknown = [d for d in args.dtype if d not in DTYPES]
+        if unknown:
+            raise loading.UsageError(f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)}")
+        if args.jobs < 1:
+            raise loading.UsageError(f"--jobs {args.jobs}: expected >= 1")
+        if args.markdown:
+            _writable(args.markdown)
+    except (loading.UsageError, ValueError) as err:
+        print(f"transformer-spec table: {err}", file=sys.stderr)
+        return 2
+    left_out = []
+    if not args.targets:  # by default, only the targets that run on this device
+        left_out = [n for n, t in targets.items() if device.type not in t.conventions.devices]
+        names = [n for n in names if n not in left_out]
+    jobs = [C.Job(n, str(device), d, args.seed) for d in args.dtype for n in names]
+    start = time.perf_counter()
+    cells = C.run_table(jobs, known, args.jobs)
+    wall = time.perf_counter() - start
+    versions = f"torch {torch.__version__}" + C.transformers_version()
+    command = " ".join(["transformer-spec table", *_table_words(args)])
+    header = f"`{command}`; {versions}; {len(names)} targets x {len(cells[0].results)} properties."
+    if left_out:
+        header += f" Left out (they do not run on {device.type}): {', '.join(left_out)}."
+    text = C.render_markdown(cells, header, {n: t.description for n, t in targets.items()})
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    print(text)
+    print(f"{len(cells)} cells, {args.jobs} worker(s): {wall:.0f} s wall", file=sys.stderr)
+    failed = sum(c.count("fail") for c in cells)
+    return 1 if failed else 0
+
+
+def _table_words(args: argparse.Namespace) -> list[str]:
+    """The options that shape the table, as a command that regenerates it."""
+    words = [f"--device {args.device}"] + [f"--dtype {d}" for d in args.dtype]
+    if args.known_failures:
+        words.append(f"--known-failures {args.known_failures}")
+    if args.targets:
+        words += args.targets
+    return words
+
+
 def _writable(path: str) -> None:
     from transformer_spec.properties.loading import UsageError
 
@@ -222,15 +275,6 @@ def _writable(path: str) -> None:
         raise UsageError(
             f"report path {path!r}: folder {str(parent)!r} does not exist or is not writable"
         )
-
-
-def _apply_known(cell: "CellReport", known: "list[KnownFailure]") -> None:
-    from transformer_spec.properties.loading import known_reason
-
-    for r in cell.results:
-        reason = known_reason(known, r.property) if r.outcome == "fail" else None
-        if reason is not None:
-            r.outcome, r.reason = "known_failure", reason
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -285,6 +329,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     mutants.add_argument("--markdown", help="also write the kill matrix as markdown here")
     mutants.add_argument("--list", action="store_true", help="list the mutants and exit")
+    table = sub.add_parser(
+        "table",
+        help="run every built-in target (or those named) and print the conformance table",
+    )
+    table.add_argument(
+        "targets", nargs="*", metavar="TARGET", help="default: every built-in target"
+    )
+    table.add_argument("--device", default="cpu")
+    table.add_argument(
+        "--dtype", action="append", help="float64, float32, bfloat16, float16 (repeatable)"
+    )
+    table.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    table.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
+    )
+    table.add_argument("--markdown", help="also write the table here")
+    table.add_argument(
+        "--known-failures",
+        help="file: PROPERTY or TARGET/PROPERTY pattern per line, then the written reason",
+    )
     copy = sub.add_parser(
         "copy-task", help="train the reference on the copy task (exit 1 below 99%%)"
     )
@@ -310,6 +374,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return _check(args)
     if args.command == "mutants":
         return _mutants(args)
+    if args.command == "table":
+        args.dtype = args.dtype or ["float32"]
+        return _table(args)
     return _copy_task(args.steps, args.seed)
 
 

@@ -1,0 +1,139 @@
+"""The conformance table: every built-in target x every property, per (device, dtype) cell,
+with outcome pass / FAIL / n/a / conv (a pass in the target's declared convention, which
+differs from the reference's) / known (a failure with a written reason).
+
+Cells run in spawned worker processes (torch and fork mix badly); each loads its target by
+name, so a worker needs nothing pickled but names.
+"""
+
+import concurrent.futures
+import multiprocessing
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .adapters import THIRD_PARTY
+from .builtin import BUILTIN_TARGETS
+from .loading import KnownFailure, apply_known, load_target
+from .registry import load_all
+from .runner import CellReport, run_cell
+from .tolerance import DTYPE_NAMES
+
+SYMBOL = {
+    "pass": "pass",
+    "fail": "**FAIL**",
+    "not_applicable": "n/a",
+    "convention": "conv",
+    "known_failure": "known",
+}
+
+
+def transformers_version() -> str:
+    try:
+        import transformers
+    except ImportError:
+        return ""
+    return f", transformers {transformers.__version__}"
+
+
+def all_targets() -> list[str]:
+    return [*BUILTIN_TARGETS, *THIRD_PARTY]
+
+
+@dataclass(frozen=True)
+class Job:
+    target: str
+    device: str
+    dtype: str
+    seed: int
+
+
+def run_job(job: Job, known: Sequence[KnownFailure] = ()) -> CellReport:
+    target = load_target(job.target)
+    dtype = {name: d for d, name in DTYPE_NAMES.items()}[job.dtype]
+    props = list(load_all().values())
+    cell = run_cell(
+        target, props, device=torch.device(job.device), dtype=dtype, profile="ci", seed=job.seed
+    )
+    apply_known(cell, known)
+    return cell
+
+
+def _work(args: tuple[Job, Sequence[KnownFailure]]) -> CellReport:
+    return run_job(*args)
+
+
+def run_table(jobs: list[Job], known: Sequence[KnownFailure], workers: int) -> list[CellReport]:
+    """Cells in the order of `jobs`."""
+    work = [(job, known) for job in jobs]
+    if workers <= 1:
+        return [_work(w) for w in work]
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_work, work))
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def render_markdown(cells: list[CellReport], header: str, descriptions: dict[str, str]) -> str:
+    """One table per (device, dtype): properties down, targets across; then what each
+    convention difference, refusal, known failure and failure was."""
+    lines = ["# Conformance table", "", header, ""]
+    lines += [
+        "Outcomes: `pass`; `conv`: passes in the target's own declared convention, which "
+        "differs from the reference's (the explanation is below); `n/a`: the target lacks "
+        "what the property needs; `known`: fails, with a written reason below; `FAIL`: fails. "
+        "Profile `ci` (25 examples per property, seed 0). Regenerate with the command above.",
+        "",
+        "## Targets",
+        "",
+    ]
+    names = list(dict.fromkeys(c.target for c in cells))
+    lines += [f"- `{name}`: {descriptions[name]}" for name in names]
+    for where in dict.fromkeys((c.device, c.dtype) for c in cells):
+        row_cells = [c for c in cells if (c.device, c.dtype) == where]
+        lines += ["", f"## {where[0]}, {where[1]}", ""]
+        lines.append("| property | " + " | ".join(f"`{c.target}`" for c in row_cells) + " |")
+        lines.append("| --- |" + " --- |" * len(row_cells))
+        for i, first in enumerate(row_cells[0].results):
+            outcomes = [SYMBOL[c.results[i].outcome] for c in row_cells]
+            lines.append(f"| `{first.property}` | " + " | ".join(outcomes) + " |")
+        totals = [
+            f"{c.count('pass') + c.count('convention')}/"
+            f"{len(c.results) - c.count('not_applicable')}"
+            for c in row_cells
+        ]
+        lines.append("| passed / applicable | " + " | ".join(totals) + " |")
+    lines += ["", "## Notes", ""]
+    lines += _notes(cells)
+    return "\n".join(lines) + "\n"
+
+
+def _notes(cells: list[CellReport]) -> list[str]:
+    """Each distinct explanation once, with where it applies."""
+    seen: dict[tuple[str, str, str], list[str]] = {}
+    for c in cells:
+        for r in c.results:
+            if r.outcome == "convention":
+                key = ("convention difference", c.target, r.reason)
+            elif r.outcome == "known_failure":
+                key = (
+                    "known failure",
+                    c.target,
+                    f"{r.reason} (the check said: {_first_line(r.message)})",
+                )
+            elif r.outcome == "fail":
+                key = ("FAILURE", c.target, f"{_first_line(r.message)}")
+            elif "refused" in r.reason:
+                key = ("refused inputs", c.target, r.reason.split(": ", 1)[1])
+            else:
+                continue
+            where = f"`{r.property}` ({c.device}, {c.dtype})"
+            seen.setdefault(key, []).append(where)
+    return [
+        f"- **{kind}**, `{target}`: {text}. In: {', '.join(wheres)}."
+        for (kind, target, text), wheres in seen.items()
+    ]

@@ -1,0 +1,254 @@
+"""Third-party targets: torch SDPA, torch.nn's modules and layers, Hugging Face models.
+
+Each family passes its properties (conventions shown as such), the properties still fail
+when an adapter declares the wrong convention (they can fail on code nobody here wrote),
+the fast paths named are the ones that run, and a missing `hf` extra is a clear exit 2."""
+
+import dataclasses
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor
+from transformer_spec.properties import Target
+from transformer_spec.properties.loading import KnownFailure, known_reason, load_target
+from transformer_spec.properties.registry import Context, load_all
+from transformer_spec.properties.runner import Result, run_property
+from transformer_spec.properties.targets import Conventions, Unsupported
+from transformer_spec.properties.tolerance import tolerance_for
+
+from transformer_spec.cli import main
+
+CPU = torch.device("cpu")
+ROOT = Path(__file__).resolve().parents[1]
+HF = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("transformers") is None,
+    reason="the hf extra (transformers) is not installed",
+)
+
+
+def outcome(target: Target | str, pid: str, dtype: torch.dtype = torch.float32) -> Result:
+    t = load_target(target) if isinstance(target, str) else target
+    ctx = Context(t, CPU, dtype, tolerance_for(dtype, CPU))
+    return run_property(load_all()[pid], ctx, profile="ci", seed=0)
+
+
+def redeclared(name: str, **conventions: object) -> Target:
+    """The target with some conventions declared as the reference's (no explanation needed)."""
+    t = load_target(name)
+    fields = {**dataclasses.asdict(t.conventions), **conventions}
+    fields["explanations"] = {
+        k: v for k, v in t.conventions.explanations.items() if k not in conventions
+    }
+    return dataclasses.replace(t, conventions=Conventions(**fields))
+
+
+@pytest.mark.parametrize(
+    ("name", "pid"),
+    [
+        ("torch-sdpa-math", "attention.matches_float64_formula"),
+        ("torch-sdpa-flash-float", "masking.padding_and_causal_combine"),
+        ("torch-mha", "multihead.equals_concat_of_heads_then_W_O"),
+        ("torch-mha-seq-first-averaged", "multihead.causal_no_future_leak"),
+        ("torch-layers-fast", "layers.residual_path"),
+        ("torch-layers-slow", "layers.decoder_causal"),
+        ("torch-transformer-nested", "model.encoder_only.padding_has_no_effect"),
+        ("torch-transformer-fast", "model.encoder_decoder.causal_no_future_leak"),
+        pytest.param("hf-gpt2", "model.decoder_only.incremental_matches_full", marks=HF),
+        pytest.param("hf-bart", "model.encoder_decoder.incremental_matches_full", marks=HF),
+        pytest.param("hf-bert", "model.encoder_only.permutation_equivariant", marks=HF),
+    ],
+)
+def test_a_conforming_library_passes(name: str, pid: str) -> None:
+    r = outcome(name, pid)
+    assert r.outcome == "pass", (r.message, r.counterexample)
+
+
+@pytest.mark.parametrize(
+    ("name", "pid", "explained"),
+    [
+        ("torch-sdpa-math", "masking.causal_alignment_as_declared", "top-left aligned"),
+        ("torch-mha", "multihead.fully_padded_item_follows_policy", "returns NaN"),
+        ("torch-mha-averaged", "multihead.weights_are_distributions_per_head", "averaged"),
+        ("torch-layers-slow", "layers.padding_no_effect", "True = must not attend"),
+    ],
+)
+def test_a_declared_convention_shows_as_a_difference(name: str, pid: str, explained: str) -> None:
+    r = outcome(name, pid)
+    assert r.outcome == "convention" and explained in r.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "conventions", "pid"),
+    [
+        (
+            "torch-sdpa-math",
+            {"causal_alignment": "bottom_right"},
+            "masking.causal_alignment_as_declared",
+        ),
+        (
+            "torch-sdpa-math",
+            {"mask_polarity": "true_blocks"},
+            "masking.masked_content_has_no_effect",
+        ),
+        ("torch-mha", {"mask_polarity": "true_attends"}, "multihead.padded_keys_have_no_effect"),
+        ("torch-mha", {"fully_masked_row": "zeros"}, "multihead.fully_padded_item_follows_policy"),
+        (
+            "torch-mha-averaged",
+            {"weights": "per_head"},
+            "multihead.weights_are_distributions_per_head",
+        ),
+        ("torch-layers-fast", {"mask_polarity": "true_attends"}, "layers.padding_no_effect"),
+    ],
+)
+def test_a_wrongly_declared_convention_fails(
+    name: str, conventions: dict[str, str], pid: str
+) -> None:
+    if conventions.get("mask_polarity") == "true_blocks":  # not the reference's: explain it
+        t = load_target(name)
+        explained = {**t.conventions.explanations, "mask_polarity": "wrongly declared"}
+        target = dataclasses.replace(
+            t,
+            conventions=dataclasses.replace(t.conventions, explanations=explained, **conventions),  # type: ignore[arg-type]
+        )
+    else:
+        target = redeclared(name, **conventions)
+    assert outcome(target, pid).outcome == "fail"
+
+
+def _raises(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("fast path reached")
+
+
+@pytest.mark.parametrize(
+    ("kernel", "fast", "slow", "pid"),
+    [
+        (
+            "_transformer_encoder_layer_fwd",
+            "torch-layers-fast",
+            "torch-layers-slow",
+            "layers.residual_path",
+        ),
+        (
+            "_native_multi_head_attention",
+            "torch-mha-fast",
+            "torch-mha",
+            "multihead.causal_no_future_leak",
+        ),
+        (
+            "_nested_tensor_from_mask",
+            "torch-transformer-nested",
+            "torch-transformer-fast",
+            "model.encoder_only.padding_has_no_effect",
+        ),
+    ],
+)
+def test_the_fast_path_is_the_one_that_runs(
+    kernel: str, fast: str, slow: str, pid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch, kernel, _raises)
+    r = outcome(fast, pid)
+    assert r.outcome == "fail" and "fast path reached" in r.message
+    assert outcome(slow, pid).outcome == "pass"
+
+
+def _refusing(refuse: Callable[[Tensor], bool]) -> Target:
+    sdpa = load_target("torch-sdpa-math")
+    assert sdpa.attention is not None
+    inner = sdpa.attention
+
+    def attention(
+        q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        if refuse(q):
+            raise Unsupported("no kernel for this shape")
+        return inner(q, k, v, mask=mask, causal=causal)
+
+    return dataclasses.replace(sdpa, attention=attention)
+
+
+def test_refused_examples_are_redrawn_and_reported() -> None:
+    r = outcome(_refusing(lambda q: q.shape[0] % 2 == 1), "attention.matches_float64_formula")
+    assert r.outcome == "pass" and "refused by the library: no kernel" in r.reason
+    r = outcome(_refusing(lambda q: True), "attention.matches_float64_formula")
+    assert r.outcome == "not_applicable"
+    assert r.reason == "the library refused every example: no kernel for this shape"
+
+
+def test_a_difference_needs_an_explanation() -> None:
+    with pytest.raises(ValueError, match=r"\['causal_alignment'\] differ from the reference"):
+        Conventions(causal_alignment="top_left")
+    with pytest.raises(ValueError, match="explanations for unknown fields"):
+        Conventions(explanations={"polarity": "typo"})
+
+
+def test_known_failures_can_name_one_target() -> None:
+    known = [KnownFailure("hf-gpt2*/training.*", "HF upcasts the loss", 1)]
+    assert known_reason(known, "training.pad_ignored", "hf-gpt2-eager") == "HF upcasts the loss"
+    assert known_reason(known, "training.pad_ignored", "hf-bart") is None
+
+
+def test_without_the_hf_extra_the_hf_targets_exit_2_and_the_rest_runs() -> None:
+    block = "import sys; sys.modules['transformers'] = None; from transformer_spec.cli import main"
+    hf = subprocess.run(
+        [sys.executable, "-c", f"{block}; sys.exit(main(['check', 'hf-gpt2']))"],
+        capture_output=True,
+        text=True,
+    )
+    assert hf.returncode == 2 and hf.stdout == ""
+    assert "target 'hf-gpt2': the Hugging Face targets need the 'hf' extra" in hf.stderr
+    assert "pip install 'transformer-spec[hf]'" in hf.stderr and len(hf.stderr.splitlines()) == 1
+    argv = "['check', 'torch-mha', '--property', 'multihead.causal*', '--profile', 'quick']"
+    rest = subprocess.run(
+        [sys.executable, "-c", f"{block}; sys.exit(main({argv}))"], capture_output=True, text=True
+    )
+    assert rest.returncode == 0, rest.stderr
+
+
+def test_table_of_named_targets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "table.md"
+    assert (
+        main(["table", "torch-sdpa-math", "torch-mha", "--jobs", "1", "--markdown", str(out)]) == 0
+    )
+    text = out.read_text()
+    assert "| `masking.causal_alignment_as_declared` | conv | n/a |" in text
+    assert "**convention difference**, `torch-sdpa-math`: SDPA's is_causal is top-left" in text
+    assert text in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["table", "--dtype", "float8"], "--dtype 'float8': expected one of"),
+        (["table", "--jobs", "0"], "--jobs 0: expected >= 1"),
+        (["table", "--device", "cuda:7"], "--device: 'cuda:7'"),
+        (["table", "no-such-target"], "expected MODULE:FACTORY or a built-in target"),
+        (["table", "--markdown", "/no/such/folder/t.md"], "does not exist or is not writable"),
+    ],
+)
+def test_table_bad_input_exits_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@HF
+@pytest.mark.slow
+def test_committed_cpu_table_is_what_the_command_prints(tmp_path: Path) -> None:
+    committed = ROOT / "docs" / "conformance-cpu.md"
+    header = committed.read_text().splitlines()[2]
+    command = header.split("`")[1].split()[1:]  # the command the table says made it
+    out = tmp_path / "table.md"
+    run = subprocess.run(
+        [sys.executable, "-m", "transformer_spec", *command, "--jobs", "2", "--markdown", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert out.read_text() == committed.read_text()
