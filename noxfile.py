@@ -1,38 +1,106 @@
-"""nox sessions: `nox` runs lint, typecheck and tests (the README's test command).
+"""nox sessions. `nox` runs lint, typecheck, tests and the property suite over every
+device x dtype cell; `nox -l` lists them, and one cell runs alone with
+`nox -s "properties(device='cpu', dtype='bfloat16')"`.
 
-torch comes from constraints.txt (the pinned CPU build on this project's machines); the
-package itself keeps an open torch range for users.
+torch is installed once per run: the `env` session builds one shared environment (the
+package with its test and hf extras, mypy, ruff; versions from constraints.txt) and every
+other session runs its commands from there (`venv_backend="none"`, `requires=["env"]`).
+The package itself keeps an open torch range for users.
+
+`nox -s conformance -- MODULE:FACTORY` checks your own target in every cell this machine
+can run. A cuda cell on a machine without a GPU is skipped with the reason.
 """
+
+import sys
+from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "properties"]
 nox.options.error_on_missing_interpreters = True
 
 CONSTRAINTS = ("-c", "constraints.txt")
+SHARED = Path(".nox") / "env"  # the `env` session's virtualenv
+DEVICES = ["cpu", "cuda"]
+DTYPES = ["float64", "float32", "bfloat16", "float16"]
 
 
-def install_project(session: nox.Session, extras: str) -> None:
-    # A regular (non-editable) install: sessions test the package as users get it.
-    session.install(*CONSTRAINTS, f".[{extras}]")
+def _bin(name: str) -> str:
+    folder = "Scripts" if sys.platform == "win32" else "bin"
+    return str(SHARED / folder / name)
 
 
-@nox.session
+def _run(session: nox.Session, tool: str, *args: str) -> None:
+    session.run(_bin(tool), *args, external=True)
+
+
+@nox.session(reuse_venv=True)
+def env(session: nox.Session) -> None:
+    """The one environment: a regular (non-editable) install, as users get the package."""
+    session.install(*CONSTRAINTS, ".[test,hf]", "mypy", "ruff", "nox")
+
+
+@nox.session(venv_backend="none", requires=["env"])
 def lint(session: nox.Session) -> None:
-    session.install(*CONSTRAINTS, "ruff")
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
+    _run(session, "ruff", "check", ".")
+    _run(session, "ruff", "format", "--check", ".")
 
 
-@nox.session
+@nox.session(venv_backend="none", requires=["env"])
 def typecheck(session: nox.Session) -> None:
-    install_project(session, "test,hf")
-    session.install(*CONSTRAINTS, "mypy", "nox")
-    session.run("mypy", "-p", "transformer_spec")
-    session.run("mypy", "--strict", "tests", "tools", "noxfile.py")
+    _run(session, "mypy", "-p", "transformer_spec")
+    _run(session, "mypy", "--strict", "tests", "tools", "benchmarks", "noxfile.py")
 
 
-@nox.session
+@nox.session(venv_backend="none", requires=["env"])
 def tests(session: nox.Session) -> None:
-    install_project(session, "test,hf")
-    session.run("pytest", "-n", "auto", *session.posargs)
+    _run(session, "pytest", "-n", "auto", *session.posargs)
+
+
+def _has_cuda(session: nox.Session) -> bool:
+    probe = "import torch; print(torch.cuda.is_available())"
+    found = session.run(_bin("python"), "-c", probe, external=True, silent=True)
+    return str(found).strip() == "True"
+
+
+def _check(session: nox.Session, device: str, dtypes: list[str], targets: list[str]) -> None:
+    """`transformer-spec check` (ci profile) with a JSON report under .nox/reports/."""
+    name = "-".join(t.replace(":", "_") for t in targets) or "reference"
+    report = Path(".nox") / "reports" / f"{name}-{device}-{'-'.join(dtypes)}.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    words = [w for d in dtypes for w in ("--dtype", d)]
+    _run(
+        session,
+        "transformer-spec",
+        "check",
+        *targets,
+        "--device",
+        device,
+        *words,
+        "--profile",
+        "ci",
+        "--json",
+        str(report),
+    )
+
+
+@nox.session(venv_backend="none", requires=["env"])
+@nox.parametrize(("device", "dtype"), [(device, dtype) for device in DEVICES for dtype in DTYPES])
+def properties(session: nox.Session, device: str, dtype: str) -> None:
+    """The property suite on the reference (both attention paths) in one cell."""
+    if device == "cuda" and not _has_cuda(session):
+        session.skip("no CUDA device on this machine: the cuda cell is not run")
+    _check(session, device, [dtype], [])
+
+
+@nox.session(venv_backend="none", requires=["env"], default=False)
+def conformance(session: nox.Session) -> None:
+    """Your targets (MODULE:FACTORY, looked up from the current folder, or built-in names)
+    in every dtype on cpu, and on cuda when this machine has a GPU."""
+    if not session.posargs:
+        session.error("usage: nox -s conformance -- MODULE:FACTORY [MODULE:FACTORY ...]")
+    _check(session, "cpu", DTYPES, list(session.posargs))
+    if _has_cuda(session):
+        _check(session, "cuda", DTYPES, list(session.posargs))
+    else:
+        session.log("no CUDA device on this machine: the cuda cells are not run")
