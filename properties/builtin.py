@@ -189,12 +189,12 @@ class ReferenceLayer:
     def zero_sublayer_outputs(self) -> None:
         for module in self.layer.modules():
             if isinstance(module, R.MultiHeadAttention):
-                _zero(module.W_O)
+                zero_linear(module.W_O)
             elif isinstance(module, R.FeedForward):
-                _zero(module.W_2)
+                zero_linear(module.W_2)
 
 
-def _zero(linear: torch.nn.Linear) -> None:
+def zero_linear(linear: torch.nn.Linear) -> None:
     linear.weight.zero_()
     if linear.bias is not None:
         linear.bias.zero_()

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from transformer_spec import reference as R
 
+from ..builtin import zero_linear
 from ..targets import (
     Conventions,
     LayerSpec,
@@ -62,13 +63,6 @@ def _path(path: str) -> Iterator[None]:
         # nested tensors are a "prototype" and say so on every call; it is not a finding
         warnings.filterwarnings("ignore", message=".*nested tensors is in prototype")
         yield
-
-
-def _zero(linear: nn.Linear | nn.modules.linear.NonDynamicallyQuantizableLinear) -> None:
-    with torch.no_grad():
-        linear.weight.zero_()
-        if linear.bias is not None:
-            linear.bias.zero_()
 
 
 # ---- nn.MultiheadAttention --------------------------------------------------------------
@@ -228,11 +222,12 @@ class TorchLayer:
         result: Tensor = out.detach()
         return result
 
+    @torch.no_grad()
     def zero_sublayer_outputs(self) -> None:
-        _zero(self.layer.self_attn.out_proj)
+        zero_linear(self.layer.self_attn.out_proj)
         if isinstance(self.layer, nn.TransformerDecoderLayer):
-            _zero(self.layer.multihead_attn.out_proj)
-        _zero(self.layer.linear2)
+            zero_linear(self.layer.multihead_attn.out_proj)
+        zero_linear(self.layer.linear2)
 
 
 def layers_target(path: str) -> Target:

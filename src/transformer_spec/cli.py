@@ -260,6 +260,8 @@ def _table(args: argparse.Namespace) -> int:
 def _table_words(args: argparse.Namespace) -> list[str]:
     """The options that shape the table, as a command that regenerates it."""
     words = [f"--device {args.device}"] + [f"--dtype {d}" for d in args.dtype]
+    if args.seed != 0:
+        words.append(f"--seed {args.seed}")
     if args.known_failures:
         words.append(f"--known-failures {args.known_failures}")
     if args.targets:
