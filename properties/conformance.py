@@ -8,13 +8,14 @@ name, so a worker needs nothing pickled but names.
 
 import concurrent.futures
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from .adapters import THIRD_PARTY
 from .builtin import BUILTIN_TARGETS
+from .guard import DEFAULT_CALL_TIMEOUT
 from .loading import KnownFailure, apply_known, load_target
 from .registry import load_all
 from .runner import CellReport, run_cell
@@ -47,6 +48,7 @@ class Job:
     device: str
     dtype: str
     seed: int
+    call_timeout: float = DEFAULT_CALL_TIMEOUT
 
 
 def run_job(job: Job, known: Sequence[KnownFailure] = ()) -> CellReport:
@@ -54,7 +56,13 @@ def run_job(job: Job, known: Sequence[KnownFailure] = ()) -> CellReport:
     dtype = {name: d for d, name in DTYPE_NAMES.items()}[job.dtype]
     props = list(load_all().values())
     cell = run_cell(
-        target, props, device=torch.device(job.device), dtype=dtype, profile="ci", seed=job.seed
+        target,
+        props,
+        device=torch.device(job.device),
+        dtype=dtype,
+        profile="ci",
+        seed=job.seed,
+        call_timeout=job.call_timeout,
     )
     apply_known(cell, known)
     return cell
@@ -66,12 +74,20 @@ def _work(args: tuple[Job, Sequence[KnownFailure]]) -> CellReport:
 
 def run_table(jobs: list[Job], known: Sequence[KnownFailure], workers: int) -> list[CellReport]:
     """Cells in the order of `jobs`."""
+    return list(iter_table(jobs, known, workers))
+
+
+def iter_table(
+    jobs: list[Job], known: Sequence[KnownFailure], workers: int
+) -> Iterator[CellReport]:
+    """Cells in the order of `jobs`, each as soon as it and those before it are done."""
     work = [(job, known) for job in jobs]
     if workers <= 1:
-        return [_work(w) for w in work]
+        yield from map(_work, work)
+        return
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(_work, work))
+        yield from pool.map(_work, work)
 
 
 def _first_line(text: str) -> str:
@@ -127,7 +143,7 @@ def _notes(cells: list[CellReport]) -> list[str]:
                 )
             elif r.outcome == "fail":
                 key = ("FAILURE", c.target, f"{_first_line(r.message)}")
-            elif "refused" in r.reason:
+            elif r.refused:
                 key = ("refused inputs", c.target, r.reason.split(": ", 1)[1])
             else:
                 continue

@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from .adapters import THIRD_PARTY
 from .adapters.hf import MissingExtra
 from .builtin import BUILTIN_TARGETS
+from .guard import Snapshot
 from .runner import CellReport
 from .targets import Target
 
@@ -23,7 +26,22 @@ class UsageError(Exception):
 
 def load_target(spec: str) -> Target:
     """A built-in name (reference-math, reference-fused) or MODULE:FACTORY, where FACTORY()
-    returns a Target. Loading a module runs its code."""
+    returns a Target. Loading a module runs its code; global torch state it leaves changed
+    (other than the RNG, which modules often seed) is put back, with a warning."""
+    snapshot = Snapshot.take(torch.device("cpu"))
+    try:
+        return _load_target(spec)
+    finally:
+        changes = [c for c in snapshot.restore() if "RNG state" not in c]
+        if changes:
+            print(
+                f"warning: loading target {spec!r} changed {'; '.join(changes)}; "
+                "the harness restored it",
+                file=sys.stderr,
+            )
+
+
+def _load_target(spec: str) -> Target:
     if spec in BUILTIN_TARGETS:
         return BUILTIN_TARGETS[spec]()
     if spec in THIRD_PARTY:
@@ -41,7 +59,7 @@ def load_target(spec: str) -> Target:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except Exception as err:  # ImportError, or the module's own code failing
+    except (Exception, SystemExit) as err:  # ImportError, or the module's own code failing
         raise UsageError(
             f"target {spec!r}: cannot import module {module_name!r}: {type(err).__name__}: {err}"
         ) from err
@@ -50,7 +68,7 @@ def load_target(spec: str) -> Target:
         raise UsageError(f"target {spec!r}: module {module_name!r} has no callable {attr!r}")
     try:
         target = factory()
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise UsageError(
             f"target {spec!r}: the factory raised {type(err).__name__}: {err}"
         ) from err
@@ -94,13 +112,33 @@ def load_known_failures(path: str) -> list[KnownFailure]:
     return entries
 
 
-def known_reason(entries: Sequence[KnownFailure], property_id: str, target: str = "") -> str | None:
+def matching_entry(
+    entries: Sequence[KnownFailure], property_id: str, target: str = ""
+) -> KnownFailure | None:
     """A pattern matches a property id, or, written TARGET/PROPERTY, one target's property."""
     for entry in entries:
         name = f"{target}/{property_id}" if "/" in entry.pattern else property_id
         if fnmatch.fnmatchcase(name, entry.pattern):
-            return entry.reason
+            return entry
     return None
+
+
+def known_reason(entries: Sequence[KnownFailure], property_id: str, target: str = "") -> str | None:
+    entry = matching_entry(entries, property_id, target)
+    return None if entry is None else entry.reason
+
+
+def stale_entries(
+    entries: Sequence[KnownFailure], cells: Sequence[CellReport]
+) -> list[KnownFailure]:
+    """The entries that turned no failure of this run into a known failure."""
+    used = {
+        matching_entry(entries, r.property, c.target)
+        for c in cells
+        for r in c.results
+        if r.outcome == "known_failure"
+    }
+    return [e for e in entries if e not in used]
 
 
 def apply_known(cell: CellReport, known: Sequence[KnownFailure]) -> None:

@@ -31,7 +31,8 @@ def header(target: Target) -> list[str]:
     lines = [
         f"target: {target.name} ({target.description})",
         f"conventions: mask polarity {c.mask_polarity}, causal alignment {c.causal_alignment}, "
-        f"fully masked row {c.fully_masked_row}, weights {c.weights}",
+        f"fully masked row {c.fully_masked_row}, weights {c.weights}, "
+        f"deterministic {c.deterministic}",
     ]
     lines += [f"  {name}: {why}" for name, why in c.explanations.items()]
     lines += [

@@ -25,6 +25,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.reporting import with_reporter
 
+from .guard import DEFAULT_CALL_TIMEOUT, Guard, StopProperty, TargetFault, release_memory
 from .registry import Check, Context, NotApplicable, Property, convention_difference, missing_need
 from .targets import Target, Unsupported
 from .tolerance import DTYPE_NAMES, tolerance_for
@@ -58,6 +59,8 @@ class Result:
     reproduce: str = ""
     tolerance_note: str = ""  # set when the target loosened this property's tolerance
     examples: int = 0  # examples run, the failing one included (only when counted)
+    fault: str = ""  # the guard's diagnosis of a faulty target: hang, state, mutation, ...
+    refused: int = 0  # examples the library refused (Unsupported), drawn again
 
 
 @dataclass
@@ -125,9 +128,12 @@ def run_property(
     reproduce: str = "",
     shrink: bool = True,
     count: bool = False,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> Result:
     """Run one property in one cell. shrink=False stops at the first failing example (the
-    mutant run wants kills, not small counterexamples); count=True counts the examples."""
+    mutant run wants kills, not small counterexamples); count=True counts the examples.
+    Every call into the target goes through a fresh `Guard`; whatever the target does, the
+    result is a Result and the run goes on."""
     result = Result(property=p.id, clauses=p.clauses, outcome="pass")
     reason = missing_need(p, ctx.target)
     dtype_name = DTYPE_NAMES[ctx.dtype]
@@ -143,11 +149,16 @@ def run_property(
             ctx = replace(ctx, tolerance=ctx.tolerance.scaled(factor))
             result.tolerance_note = f"tolerance x{factor:g}: {why}"
             break
+    ctx = replace(ctx, target=Guard(ctx.target.conventions, call_timeout).wrap(ctx.target))
     start = time.perf_counter()
     try:
         check = p.build(ctx)
     except NotApplicable as err:
         result.outcome, result.reason = "not_applicable", _with_difference(str(err), p, ctx)
+        return result
+    except (Exception, StopProperty) as err:  # building may call the target's factories
+        _fault(result, err, "while the property was set up")
+        result.seconds = time.perf_counter() - start
         return result
     lines: list[str] = []
     configured = settings(
@@ -180,17 +191,14 @@ def run_property(
         except Unsatisfiable:  # every example was refused: the library cannot take them
             result.outcome = "not_applicable"
             result.reason = f"the library refused every example: {refused[0]}"
-        except (AssertionError, Flaky) as err:
-            result.outcome, result.message = "fail", str(err).strip()
+        except (Exception, StopProperty) as err:
+            _fault(result, err)
             lines += getattr(err, "__notes__", [])  # Hypothesis adds the falsifying example here
-        except Exception as err:  # the target raised: a failure of the target, not ours
-            result.outcome = "fail"
-            result.message = f"the target raised {type(err).__name__}: {err}".strip()
-            lines += getattr(err, "__notes__", [])
     result.seconds = time.perf_counter() - start
     if count:  # verbose mode reports each example as it runs
         result.examples = sum(str(line).startswith(_EXAMPLE_LINES) for line in lines)
         lines = [line for line in lines if not str(line).startswith(_EXAMPLE_LINES)]
+    result.refused = len(refused)
     if refused and result.outcome != "not_applicable":
         result.reason = f"{len(refused)} example(s) refused by the library: {refused[0]}"
     difference = convention_difference(p, ctx.target)
@@ -202,6 +210,23 @@ def run_property(
     return result
 
 
+def _fault(result: Result, err: BaseException, when: str = "") -> None:
+    """A failure: the assertion that failed, the guard's diagnosis, or what the target
+    raised (a failure of the target, not of the harness)."""
+    result.outcome = "fail"
+    if isinstance(err, TargetFault | StopProperty):
+        result.fault, result.message = err.kind, str(err)
+    elif isinstance(err, AssertionError | Flaky):
+        result.message = str(err).strip()
+    else:
+        result.fault = "raised"
+        result.message = f"the target raised {type(err).__name__}: {err}".strip()
+    if when:
+        result.message += f" ({when})"
+    if isinstance(err, StopProperty):
+        release_memory()
+
+
 def run_cell(
     target: Target,
     properties: list[Property],
@@ -211,6 +236,7 @@ def run_cell(
     profile: str,
     seed: int,
     reproduce_prefix: str = "",
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> CellReport:
     ctx = Context(target=target, device=device, dtype=dtype, tolerance=tolerance_for(dtype, device))
     report = CellReport(
@@ -223,5 +249,9 @@ def run_cell(
     )
     for p in properties:
         cmd = f"{reproduce_prefix} --property {p.id}" if reproduce_prefix else ""
-        report.results.append(run_property(p, ctx, profile=profile, seed=seed, reproduce=cmd))
+        report.results.append(
+            run_property(
+                p, ctx, profile=profile, seed=seed, reproduce=cmd, call_timeout=call_timeout
+            )
+        )
     return report

@@ -11,6 +11,10 @@ Levels (a target offers any subset):
 - `components`: embedding, positional encoding, LayerNorm, FFN and un-embedding on their own;
 - `vocabulary`: the string -> token -> id steps.
 
+Every call goes through the harness's guard (guard.py), which diagnoses a target that
+changes global torch state, modifies its inputs, hangs or returns the wrong thing. A factory
+may seed torch's global RNG from `spec.seed` to draw its weights; the guard puts the RNG back.
+
 Inputs the harness passes are batch-first. Boolean masks reach the target in the polarity
 it declares (`Conventions.mask_polarity`), so a kernel whose masks mean "blocked" is checked
 in its own convention, and a kernel that inverts its own declared polarity fails.
@@ -39,6 +43,9 @@ class Conventions:
     "finite" values, or "unspecified" (the property is then not applicable).
     causal_alignment: None when the target only supports equal query and key lengths with a
     causal mask (e.g. a kernel that refuses the case).
+    deterministic: False when two identical calls may give different outputs (dropout left
+    on, atomics); the harness then neither repeats calls to compare them nor minds the
+    target drawing from torch's global RNG.
     explanations: one line per convention that differs from the reference's, shown in the
     report (e.g. {"causal_alignment": "SDPA's is_causal is top-left aligned"}).
     """
@@ -47,6 +54,7 @@ class Conventions:
     causal_alignment: Alignment | None = "bottom_right"
     fully_masked_row: FullyMaskedRow = "zeros"
     weights: WeightsKind = "per_head"
+    deterministic: bool = True
     dtypes: tuple[str, ...] = ALL_DTYPES
     devices: tuple[str, ...] = ("cpu", "cuda")
     explanations: Mapping[str, str] = field(default_factory=dict)
@@ -72,12 +80,19 @@ class Conventions:
 
 
 # The fields a property can check "as declared", and the reference's value of each.
-CONVENTION_FIELDS = ("mask_polarity", "causal_alignment", "fully_masked_row", "weights")
+CONVENTION_FIELDS = (
+    "mask_polarity",
+    "causal_alignment",
+    "fully_masked_row",
+    "weights",
+    "deterministic",
+)
 _REFERENCE_VALUES: dict[str, object] = {
     "mask_polarity": "true_attends",
     "causal_alignment": "bottom_right",
     "fully_masked_row": "zeros",
     "weights": "per_head",
+    "deterministic": True,
 }
 
 

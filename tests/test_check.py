@@ -1,6 +1,7 @@
 """`transformer-spec check`: exit codes, one-line usage errors, reports, known failures."""
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -48,7 +49,15 @@ def test_broken_targets_fail_with_a_counterexample(
         (["--device", "tpu"], "--device: 'tpu' is not a device; expected 'cpu' or 'cuda[:N]'"),
         (["--property", "nothing.*"], "matches no property"),
         (["--json", "/no/such/folder/report.json"], "does not exist or is not writable"),
+        (["--junit-xml", "tests"], "report path 'tests': is a folder; expected a file path"),
         (["--known-failures", "/no/such/file"], "cannot read it"),
+        (["--known-failures", "tests"], "known-failures file 'tests': cannot read it"),
+        (["--profile", "fast"], "invalid choice: 'fast' (choose from 'quick', 'ci', 'thorough')"),
+        (["--seed", "one"], "argument --seed: invalid int value: 'one'"),
+        (["--call-timeout", "-1"], "--call-timeout -1: expected seconds >= 0 (0: no limit)"),
+        (["--dtype", "all", "--dtype", "int8"], "--dtype 'all': expected one of"),
+        (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+        ([f"{BROKEN}:_reference"], "the factory raised TypeError"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -63,6 +72,55 @@ def test_bad_input_exits_2_with_one_line(
 def test_cuda_without_a_gpu_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--device", "cuda"]) == 2
     assert "this machine has no CUDA device" in capsys.readouterr().err
+
+
+def test_known_failures_file_that_is_not_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "known.bin"
+    binary.write_bytes(b"\xff\xfe\x00 not utf-8")
+    assert main(["check", "--known-failures", str(binary)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot read it: 'utf-8' codec" in err, err
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("import sys\nsys.exit(4)\n", "cannot import module 'bad_target_module': SystemExit: 4"),
+        ("def f(:\n", "cannot import module 'bad_target_module': SyntaxError"),
+        ("import no_such_dependency\n", "ModuleNotFoundError: No module named 'no_such_dep"),
+        ("def make():\n    raise SystemExit(5)\n", "the factory raised SystemExit: 5"),
+        ("def make():\n    return None\n", "the factory returned NoneType, expected"),
+        ("make = 3\n", "module 'bad_target_module' has no callable 'make'"),
+    ],
+)
+def test_target_modules_that_cannot_be_loaded(
+    source: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "bad_target_module.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "bad_target_module", raising=False)
+    assert main(["check", "bad_target_module:make"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_report_that_cannot_be_written_after_the_run_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import transformer_spec.cli as cli
+
+    monkeypatch.setattr(cli, "_writable", lambda path: None)  # the folder vanishes mid-run
+    args = ["check", "--property", "attention.matches_float64_formula"]
+    assert main([*args, "--json", str(tmp_path / "gone" / "r.json")]) == 2
+    captured = capsys.readouterr()
+    assert "OK: 0 failing properties" in captured.out  # the run itself was reported
+    assert "cannot write it" in captured.err
 
 
 def test_malformed_known_failures_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,6 +146,18 @@ def test_known_failures_turn_failures_into_known_and_warn_when_stale(
     assert code == 0
     assert "KNOWN masking.causal_no_future_leak" in captured.out
     assert "line 3 (attention.nothing_like_this) matched no failure" in captured.err
+
+
+def test_table_warns_about_stale_known_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    known = tmp_path / "known.txt"
+    known.write_text("reference-math/attention.nothing_like_this stale entry\n")
+    args = ["table", "reference-math", "--jobs", "1", "--known-failures", str(known)]
+    assert main(args) == 0
+    assert "line 1 (reference-math/attention.nothing_like_this) matched no failure" in (
+        capsys.readouterr().err
+    )
 
 
 def test_json_and_junit_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -154,8 +154,9 @@ def end_to_end_gradients(ctx: Context) -> Check:
         for name, p in params.items():
             if p.grad is None:
                 raise AssertionError(f"{kind}: no gradient reached parameter {name}")
-            if p.dim() >= 2 and not bool(p.grad.ne(0).any()):
-                raise AssertionError(f"{kind}: parameter {name} got an all-zero gradient")
+        zero = [n for n, p in params.items() if p.dim() >= 2 and not bool(p.grad.ne(0).any())]  # type: ignore[union-attr]
+        if zero:
+            _zero_gradients_underflow(ctx, mc, kind, tokens, src, zero)
         if "float64" in ctx.target.conventions.dtypes:
             _gradient_is_derivative(ctx, mc, kind, tokens, src)
         grad = model.embedding_parameter().grad
@@ -167,6 +168,36 @@ def end_to_end_gradients(ctx: Context) -> Check:
             )
 
     return check
+
+
+def _zero_gradients_underflow(
+    ctx: Context,
+    mc: ModelCase,
+    kind: ModelKind,
+    tokens: Tensor,
+    src: Tensor | None,
+    zero: list[str],
+) -> None:
+    """Weight matrices with an all-zero gradient fail, unless the cell is 16-bit and the
+    float64 build of the same model gives each a non-zero gradient below the dtype's smallest
+    normal number: the 16-bit backward pass flushed it to zero (why float16 training needs
+    loss scaling). Hugging Face's std-0.02 initialisation makes a tiny BART's key-projection
+    gradient about that small. A cut path gives zero or None in float64 as well."""
+    if ctx.dtype.itemsize > 2 or "float64" not in ctx.target.conventions.dtypes:
+        raise AssertionError(f"{kind}: parameter {zero[0]} got an all-zero gradient")
+    tiny = torch.finfo(ctx.dtype).tiny
+    exact: TrainableModel = mc.build(ctx, kind, dtype=torch.float64)  # type: ignore[assignment]
+    params = _named(exact)
+    _loss(exact, tokens, src).backward()  # type: ignore[no-untyped-call]
+    for name in zero:
+        grad = params[name].grad
+        largest = 0.0 if grad is None else float(grad.abs().max())
+        if not 0.0 < largest < tiny:
+            raise AssertionError(
+                f"{kind}: parameter {name} got an all-zero gradient in {ctx.dtype_name}, and "
+                f"{largest:.3g} at most in float64 (not a {ctx.dtype_name} underflow: that "
+                f"needs a non-zero float64 gradient below {tiny:.3g})"
+            )
 
 
 def _directional(

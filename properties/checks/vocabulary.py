@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
 
+from ..guard import unwrap
 from ..registry import Check, Context, NotApplicable, prop
 from ..targets import Vocabulary
 
@@ -127,8 +128,9 @@ def encoding_is_fixed(ctx: Context) -> Check:
     @given(_pieces(vocab, strangers), st.lists(_pieces(vocab, strangers), min_size=1, max_size=5))
     def check(pieces: list[tuple[str, bool]], others: list[list[tuple[str, bool]]]) -> None:
         vocab = _vocabulary(ctx)
-        if isinstance(vocab, torch.nn.Module):
-            names = [n for n, p in vocab.named_parameters() if p.requires_grad]
+        own = unwrap(vocab)  # the target's object, not the guard's view of it
+        if isinstance(own, torch.nn.Module):
+            names = [n for n, p in own.named_parameters() if p.requires_grad]
             if names:
                 raise AssertionError(f"the vocabulary has trainable parameters {names}")
         join = vocab.separator.join

@@ -8,10 +8,19 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    import torch
+
+    from transformer_spec.properties.loading import KnownFailure
+    from transformer_spec.properties.runner import CellReport
+
+DEFAULT_CALL_TIMEOUT = 60.0  # seconds; the same as properties.guard's (kept light to import)
 
 
 def _clause_table(kind: str | None, section: str | None, as_json: bool) -> int:
@@ -89,32 +98,19 @@ def _check(args: argparse.Namespace) -> int:
     import torch
 
     from transformer_spec.properties import loading, registry, report, runner
-    from transformer_spec.reference.config import DTYPES, parse_device
+    from transformer_spec.reference.config import DTYPES
     from transformer_spec.spec import load_spec
 
     try:
         names = args.targets or ["reference-math", "reference-fused"]
         targets = [loading.load_target(t) for t in names]
-        known = loading.load_known_failures(args.known_failures) if args.known_failures else []
-        dtypes = list(DTYPES) if args.dtype == ["all"] else args.dtype
-        unknown = [d for d in dtypes if d not in DTYPES]
-        if unknown:
-            raise loading.UsageError(
-                f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)} or 'all'"
-            )
-        try:
-            device = parse_device(args.device, argument="--device")
-        except ValueError as err:
-            raise loading.UsageError(str(err)) from err
+        dtypes, device, known = _cell_options(args, args.json, args.junit_xml)
         props = registry.select(args.property)
         if not props:
             raise loading.UsageError(
                 f"--property {args.property}: matches no property; "
                 "see `transformer-spec check --list`"
             )
-        for path in (args.json, args.junit_xml):
-            if path:
-                _writable(path)
     except loading.UsageError as err:
         print(f"transformer-spec check: {err}", file=sys.stderr)
         return 2
@@ -137,26 +133,69 @@ def _check(args: argparse.Namespace) -> int:
                 profile=profile,
                 seed=seed,
                 reproduce_prefix=prefix,
+                call_timeout=args.call_timeout,
             )
             loading.apply_known(cell, known)
             cells.append(cell)
             print("\n".join(report.cell_text(cell)))
-    used = {r.reason for c in cells for r in c.results if r.outcome == "known_failure"}
-    for entry in known:
-        if entry.reason not in used:
-            print(
-                f"warning: known-failures line {entry.line} ({entry.pattern}) matched no failure",
-                file=sys.stderr,
-            )
-    if args.json:
-        Path(args.json).write_text(
-            report.to_json(cells, {t.name: t for t in targets}, load_spec().version)
-        )
-    if args.junit_xml:
-        Path(args.junit_xml).write_text(report.to_junit(cells))
+    _warn_stale(known, cells)
+    written = _write(
+        args.json, lambda: report.to_json(cells, {t.name: t for t in targets}, load_spec().version)
+    )
+    written &= _write(args.junit_xml, lambda: report.to_junit(cells))
     failed = sum(c.count("fail") for c in cells)
     print(f"\n{'FAILED' if failed else 'OK'}: {failed} failing properties over {len(cells)} cells")
-    return 1 if failed else 0
+    return 1 if failed else (0 if written else 2)
+
+
+def _cell_options(
+    args: argparse.Namespace, *reports: str | None
+) -> "tuple[list[str], torch.device, list[KnownFailure]]":
+    """The options `check` and `table` share: --dtype, --device, --call-timeout,
+    --known-failures and the report paths; UsageError names the first bad one."""
+    from transformer_spec.properties import loading
+    from transformer_spec.reference.config import DTYPES, parse_device
+
+    dtypes = list(DTYPES) if args.dtype == ["all"] else args.dtype
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if unknown:
+        raise loading.UsageError(f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)} or 'all'")
+    try:
+        device = parse_device(args.device, argument="--device")
+    except ValueError as err:
+        raise loading.UsageError(str(err)) from err
+    if not args.call_timeout >= 0:
+        raise loading.UsageError(
+            f"--call-timeout {args.call_timeout:g}: expected seconds >= 0 (0: no limit)"
+        )
+    known = loading.load_known_failures(args.known_failures) if args.known_failures else []
+    for path in reports:
+        if path:
+            _writable(path)
+    return dtypes, device, known
+
+
+def _warn_stale(known: "Sequence[KnownFailure]", cells: "Sequence[CellReport]") -> None:
+    from transformer_spec.properties.loading import stale_entries
+
+    for entry in stale_entries(known, cells):
+        print(
+            f"warning: known-failures line {entry.line} ({entry.pattern}) matched no failure "
+            "in this run: the entry may be stale",
+            file=sys.stderr,
+        )
+
+
+def _write(path: str | None, text: "Callable[[], str]") -> bool:
+    """Write a report; False (with one line) when it cannot be written after the run."""
+    if not path:
+        return True
+    try:
+        Path(path).write_text(text(), encoding="utf-8")
+    except OSError as err:
+        print(f"transformer-spec: report path {path!r}: cannot write it: {err}", file=sys.stderr)
+        return False
+    return True
 
 
 def _mutants(args: argparse.Namespace) -> int:
@@ -218,28 +257,21 @@ def _table(args: argparse.Namespace) -> int:
 
     from transformer_spec.properties import conformance as C
     from transformer_spec.properties import loading
-    from transformer_spec.reference.config import DTYPES, parse_device
 
     names = args.targets or C.all_targets()
     try:
         targets = {name: loading.load_target(name) for name in names}
-        device = parse_device(args.device, argument="--device")
-        known = loading.load_known_failures(args.known_failures) if args.known_failures else []
-        unknown = [d for d in args.dtype if d not in DTYPES]
-        if unknown:
-            raise loading.UsageError(f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)}")
+        dtypes, device, known = _cell_options(args, args.markdown)
         if args.jobs < 1:
             raise loading.UsageError(f"--jobs {args.jobs}: expected >= 1")
-        if args.markdown:
-            _writable(args.markdown)
-    except (loading.UsageError, ValueError) as err:
+    except loading.UsageError as err:
         print(f"transformer-spec table: {err}", file=sys.stderr)
         return 2
     left_out = []
     if not args.targets:  # by default, only the targets that run on this device
         left_out = [n for n, t in targets.items() if device.type not in t.conventions.devices]
         names = [n for n in names if n not in left_out]
-    jobs = [C.Job(n, str(device), d, args.seed) for d in args.dtype for n in names]
+    jobs = [C.Job(n, str(device), d, args.seed, args.call_timeout) for d in dtypes for n in names]
     start = time.perf_counter()
     cells = C.run_table(jobs, known, args.jobs)
     wall = time.perf_counter() - start
@@ -249,17 +281,19 @@ def _table(args: argparse.Namespace) -> int:
     if left_out:
         header += f" Left out (they do not run on {device.type}): {', '.join(left_out)}."
     text = C.render_markdown(cells, header, {n: t.description for n, t in targets.items()})
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    written = _write(args.markdown, lambda: text)
     print(text)
     print(f"{len(cells)} cells, {args.jobs} worker(s): {wall:.0f} s wall", file=sys.stderr)
+    _warn_stale(known, cells)
     failed = sum(c.count("fail") for c in cells)
-    return 1 if failed else 0
+    return 1 if failed else (0 if written else 2)
 
 
 def _table_words(args: argparse.Namespace) -> list[str]:
     """The options that shape the table, as a command that regenerates it."""
     words = [f"--device {args.device}"] + [f"--dtype {d}" for d in args.dtype]
+    if args.call_timeout != DEFAULT_CALL_TIMEOUT:
+        words.append(f"--call-timeout {args.call_timeout:g}")
     if args.seed != 0:
         words.append(f"--seed {args.seed}")
     if args.known_failures:
@@ -272,15 +306,36 @@ def _table_words(args: argparse.Namespace) -> list[str]:
 def _writable(path: str) -> None:
     from transformer_spec.properties.loading import UsageError
 
-    parent = Path(path).resolve().parent
+    resolved = Path(path).resolve()
+    if resolved.is_dir():
+        raise UsageError(f"report path {path!r}: is a folder; expected a file path")
+    parent = resolved.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise UsageError(
             f"report path {path!r}: folder {str(parent)!r} does not exist or is not writable"
         )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (what is wrong, what is accepted), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _call_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--call-timeout",
+        type=float,
+        default=DEFAULT_CALL_TIMEOUT,
+        metavar="SECONDS",
+        help=f"per-call time limit on the target (default {DEFAULT_CALL_TIMEOUT:g}; 0: none)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="transformer-spec",
         description="Spec-driven conformance checks for Transformer implementations.",
     )
@@ -319,6 +374,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--known-failures", help="file: one property id or pattern per line, then the reason"
     )
+    _call_timeout(check)
     mutants = sub.add_parser(
         "mutants",
         help="check every property against the catalogue of seeded bugs (exit 1 if one survives)",
@@ -351,6 +407,7 @@ def _parser() -> argparse.ArgumentParser:
         "--known-failures",
         help="file: PROPERTY or TARGET/PROPERTY pattern per line, then the written reason",
     )
+    _call_timeout(table)
     copy = sub.add_parser(
         "copy-task", help="train the reference on the copy task (exit 1 below 99%%)"
     )
@@ -368,7 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version (0) or a usage mistake (2)
+        return done.code if isinstance(done.code, int) else 2
     if args.command == "spec":
         return _clause_table(args.kind, args.section, args.json)
     if args.command == "check":

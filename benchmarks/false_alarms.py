@@ -1,0 +1,115 @@
+"""False-alarm study: the whole suite (`ci` profile) on every correct target across many
+seeds, per (target, dtype); prints failures per cell, which must be 0.
+
+    python -m benchmarks.false_alarms [--seeds 20] [--first-seed 1] [--device cpu]
+        [--dtype D ...] [--jobs N] [--known-failures docs/conformance-known.txt]
+        [--markdown docs/false-alarms.md] [TARGET ...]
+
+Targets default to every built-in target that runs on the device. A failure that the
+known-failures file names is a documented non-conformance, not a false alarm; it is counted
+apart. Exit 1 when any cell has a failure, 2 for bad options.
+"""
+
+import argparse
+import sys
+import time
+from collections import Counter
+
+import torch
+from transformer_spec.properties import conformance as C
+from transformer_spec.properties import loading
+from transformer_spec.properties.runner import CellReport
+from transformer_spec.reference.config import DTYPES, parse_device
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def render(cells: list[CellReport], names: list[str], dtypes: list[str], header: str) -> str:
+    """Failures / seeds per (target, dtype), then every failure with its seed."""
+    seeds = len({c.seed for c in cells})
+    fails: Counter[tuple[str, str]] = Counter()
+    known: Counter[tuple[str, str]] = Counter()
+    for c in cells:
+        fails[c.target, c.dtype] += c.count("fail")
+        known[c.target, c.dtype] += c.count("known_failure")
+    lines = ["# False-alarm study", "", header, ""]
+    lines += [
+        f"Each cell: failing properties summed over {seeds} seeds (`ci` profile, 25 examples "
+        "per property), then in brackets the known failures (a documented non-conformance "
+        "of the library, with its reason in the known-failures file).",
+        "",
+        "| target | " + " | ".join(dtypes) + " |",
+        "| --- |" + " ---: |" * len(dtypes),
+    ]
+    for name in names:
+        row = [
+            f"{fails[name, d]}" + (f" ({known[name, d]})" if known[name, d] else "") for d in dtypes
+        ]
+        lines.append(f"| `{name}` | " + " | ".join(row) + " |")
+    total = sum(fails.values())
+    lines += ["", f"Total failures: {total} over {len(cells)} cells.", ""]
+    for c in cells:
+        for r in c.results:
+            if r.outcome == "fail":
+                lines.append(
+                    f"- `{c.target}` {c.dtype} seed {c.seed} `{r.property}`: "
+                    f"{_first_line(r.message)}"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("targets", nargs="*", metavar="TARGET")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", action="append", help="default: all four")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--known-failures")
+    parser.add_argument("--markdown")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.jobs < 1:
+        parser.error("--seeds and --jobs: expected >= 1")
+    dtypes = args.dtype or list(DTYPES)
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if unknown:
+        parser.error(f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)}")
+    try:
+        device = parse_device(args.device, argument="--device")
+        names = args.targets or C.all_targets()
+        targets = {n: loading.load_target(n) for n in names}
+        known = loading.load_known_failures(args.known_failures) if args.known_failures else []
+    except (ValueError, loading.UsageError) as err:
+        parser.error(str(err))
+    names = [n for n in names if device.type in targets[n].conventions.devices]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [C.Job(n, str(device), d, s) for s in seeds for d in dtypes for n in names]
+    start = time.perf_counter()
+    cells: list[CellReport] = []
+    for cell in C.iter_table(jobs, known, args.jobs):  # progress, in case the run is cut short
+        cells.append(cell)
+        for r in cell.results:
+            if r.outcome == "fail":
+                print(f"FAIL {cell.target} {cell.dtype} seed {cell.seed} {r.property}", flush=True)
+        if len(cells) % (len(names) * len(dtypes)) == 0:
+            print(f"seed {cell.seed} done, {time.perf_counter() - start:.0f} s", flush=True)
+    wall = time.perf_counter() - start
+    header = (
+        f"`python -m benchmarks.false_alarms {' '.join(sys.argv[1:] if argv is None else argv)}`"
+        f"; torch {torch.__version__}{C.transformers_version()}; {len(names)} targets x "
+        f"{len(dtypes)} dtypes x seeds {seeds.start}..{seeds.stop - 1} on {device}; "
+        f"{len(cells)} cells, {args.jobs} worker(s), {wall:.0f} s wall."
+    )
+    text = render(cells, names, dtypes, header)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(text)
+    print(text)
+    return 1 if any(c.count("fail") for c in cells) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
