@@ -239,10 +239,36 @@ def _want_shape(
 
 
 @dataclass
+class Recorded:
+    """One call, kept (on the CPU) for the pictures of a failing example."""
+
+    what: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    result: Any
+
+
+_RECORD = ("attention", "components.positional_table")
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, Tensor):  # a meta tensor has no data to copy (a wrong-device fault)
+        return value.detach() if value.is_meta else value.detach().cpu()
+    if isinstance(value, tuple | list):
+        return type(value)(_to_cpu(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    return value
+
+
+@dataclass
 class Guard:
     conventions: Conventions
     call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds; 0 turns the limit off
     repeats: int = 2  # calls of each pure method made twice, per property
+    # The attention and positional-table calls of the current example (the runner clears
+    # it as each example starts, so after a failure it holds the failing example's calls).
+    recorded: list[Recorded] = field(default_factory=list)
     _repeated: Counter[str] = field(default_factory=Counter)
 
     def wrap(self, target: Target) -> Target:
@@ -283,6 +309,8 @@ class Guard:
         device = inputs[0][1].device if inputs else _device(spec)
         copies = [t.detach().clone() for _, t in inputs]
         result = self._invoke(what, fn, args, kwargs, device, False)
+        if what in _RECORD:
+            self.recorded.append(Recorded(what, _to_cpu(args), _to_cpu(kwargs), _to_cpu(result)))
         for (label, now), before in zip(inputs, copies, strict=True):
             if not _same_tensor(before, now.detach()):
                 raise TargetFault(
@@ -405,7 +433,7 @@ class Guard:
         for label, t in _tensors(result, "result"):
             if not t.is_floating_point():
                 continue
-            if dtype is not None and t.dtype != dtype:
+            if dtype is not None and t.dtype != dtype and not _finer_loss(what, t.dtype, dtype):
                 raise TargetFault(
                     "output", f"{what} returned {label} of dtype {t.dtype}, expected {dtype}"
                 )
@@ -450,6 +478,12 @@ class Guard:
             raise StopProperty(
                 "nondeterministic", f"{what} returned different structures for identical calls"
             )
+
+
+def _finer_loss(what: str, got: torch.dtype, want: torch.dtype) -> bool:
+    """A loss may be computed in a finer dtype than the model's (float32 cross-entropy for
+    a bfloat16 model is good practice); a coarser one loses what the model computed."""
+    return what == "model.loss" and torch.finfo(got).eps <= torch.finfo(want).eps
 
 
 def _device(spec: object) -> torch.device:

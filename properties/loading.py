@@ -7,7 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -41,9 +41,29 @@ def load_target(spec: str) -> Target:
             )
 
 
+def _mutant_target(name: str) -> Target:
+    """The reference (math path) with one seeded bug of the mutant catalogue."""
+    from . import mutants
+    from .registry import load_all
+
+    chosen = [m for m in mutants.CATALOGUE if m.name == name]
+    if not chosen:
+        raise UsageError(
+            f"target 'mutant:{name}': no such mutant; see `transformer-spec mutants --list`"
+        )
+    load_all()  # the properties keep the modules they were imported with
+    builtin = mutants.apply_for_this_process(chosen[0])
+    target: Target = builtin.reference_target("math")
+    return replace(
+        target, name=f"mutant:{name}", description=f"the reference with a bug: {chosen[0].bug}"
+    )
+
+
 def _load_target(spec: str) -> Target:
     if spec in BUILTIN_TARGETS:
         return BUILTIN_TARGETS[spec]()
+    if spec.startswith("mutant:"):
+        return _mutant_target(spec.removeprefix("mutant:"))
     if spec in THIRD_PARTY:
         try:
             return THIRD_PARTY[spec]()
@@ -51,8 +71,8 @@ def _load_target(spec: str) -> Target:
             raise UsageError(f"target {spec!r}: {err}") from err
     if ":" not in spec:
         raise UsageError(
-            f"target {spec!r}: expected MODULE:FACTORY or a built-in target, one of "
-            f"{sorted(BUILTIN_TARGETS) + sorted(THIRD_PARTY)}"
+            f"target {spec!r}: expected MODULE:FACTORY, mutant:NAME or a built-in target, one "
+            f"of {sorted(BUILTIN_TARGETS) + sorted(THIRD_PARTY)}"
         )
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path:  # MODULE is looked up from the current folder too

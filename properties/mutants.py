@@ -449,21 +449,32 @@ def _ours(name: str) -> bool:
 _BINDINGS = (("transformer_spec", "reference"), ("transformer_spec.properties", "builtin"))
 
 
+def _swap_in(finder: _Finder) -> types.ModuleType:
+    """Forget our modules, serve the mutated one, and import the built-in targets anew."""
+    for name in [n for n in sys.modules if _ours(n)]:
+        del sys.modules[name]
+    for parent, attr in _BINDINGS:
+        if hasattr(sys.modules[parent], attr):
+            delattr(sys.modules[parent], attr)
+    sys.meta_path.insert(0, finder)
+    return importlib.import_module(_WRAPPERS)
+
+
+def apply_for_this_process(mutant: Mutant) -> types.ModuleType:
+    """`applied` for a process that checks one mutant and ends (`check mutant:NAME`):
+    nothing is put back."""
+    return _swap_in(_Finder(mutant))
+
+
 @contextlib.contextmanager
 def applied(mutant: Mutant) -> Iterator[types.ModuleType]:
     """The built-in targets module, freshly imported over the mutated reference; the original
     modules are back in place afterwards."""
     saved = {name: mod for name, mod in sys.modules.items() if _ours(name)}
     bound = {(p, a): getattr(sys.modules[p], a, None) for p, a in _BINDINGS}
-    for name in saved:
-        del sys.modules[name]
-    for parent, attr in _BINDINGS:
-        if hasattr(sys.modules[parent], attr):
-            delattr(sys.modules[parent], attr)
     finder = _Finder(mutant)
-    sys.meta_path.insert(0, finder)
     try:
-        yield importlib.import_module(_WRAPPERS)
+        yield _swap_in(finder)
     finally:
         sys.meta_path.remove(finder)
         for name in [n for n in sys.modules if _ours(n)]:

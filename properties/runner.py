@@ -15,7 +15,7 @@ import functools
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
@@ -25,7 +25,14 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.reporting import with_reporter
 
-from .guard import DEFAULT_CALL_TIMEOUT, Guard, StopProperty, TargetFault, release_memory
+from .guard import (
+    DEFAULT_CALL_TIMEOUT,
+    Guard,
+    Recorded,
+    StopProperty,
+    TargetFault,
+    release_memory,
+)
 from .registry import Check, Context, NotApplicable, Property, convention_difference, missing_need
 from .targets import Target, Unsupported
 from .tolerance import DTYPE_NAMES, tolerance_for
@@ -61,6 +68,10 @@ class Result:
     examples: int = 0  # examples run, the failing one included (only when counted)
     fault: str = ""  # the guard's diagnosis of a faulty target: hang, state, mutation, ...
     refused: int = 0  # examples the library refused (Unsupported), drawn again
+    pictures: list[str] = field(default_factory=list)  # PNG files of the failing example
+
+
+OnFailure = Callable[["Result", list[Recorded], Context], None]
 
 
 @dataclass
@@ -101,14 +112,16 @@ def _with_difference(reason: str, p: Property, ctx: Context) -> str:
     return reason if difference is None else f"{reason}: {difference}"
 
 
-def _refuse_unsupported(check: Check) -> list[str]:
+def _refuse_unsupported(check: Check, guard: Guard) -> list[str]:
     """Make an example the target refuses (`Unsupported`) an invalid example rather than a
-    failure: Hypothesis draws others (its `inner_test` hook). Returns the refusals."""
+    failure: Hypothesis draws others (its `inner_test` hook). Returns the refusals. Each
+    example starts with no recorded calls."""
     refused: list[str] = []
     inner = check.hypothesis.inner_test  # type: ignore[attr-defined]
 
     @functools.wraps(inner)  # the counterexample names the property's own function
     def guarded(*args: object, **kwargs: object) -> None:
+        guard.recorded.clear()
         try:
             inner(*args, **kwargs)
         except Unsupported as err:
@@ -129,11 +142,13 @@ def run_property(
     shrink: bool = True,
     count: bool = False,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    on_failure: OnFailure | None = None,
 ) -> Result:
     """Run one property in one cell. shrink=False stops at the first failing example (the
     mutant run wants kills, not small counterexamples); count=True counts the examples.
     Every call into the target goes through a fresh `Guard`; whatever the target does, the
-    result is a Result and the run goes on."""
+    result is a Result and the run goes on. `on_failure(result, calls, ctx)` gets the calls
+    the guard recorded in the failing example (for pictures)."""
     result = Result(property=p.id, clauses=p.clauses, outcome="pass")
     reason = missing_need(p, ctx.target)
     dtype_name = DTYPE_NAMES[ctx.dtype]
@@ -149,7 +164,8 @@ def run_property(
             ctx = replace(ctx, tolerance=ctx.tolerance.scaled(factor))
             result.tolerance_note = f"tolerance x{factor:g}: {why}"
             break
-    ctx = replace(ctx, target=Guard(ctx.target.conventions, call_timeout).wrap(ctx.target))
+    guard = Guard(ctx.target.conventions, call_timeout)
+    ctx = replace(ctx, target=guard.wrap(ctx.target))
     start = time.perf_counter()
     try:
         check = p.build(ctx)
@@ -177,7 +193,7 @@ def run_property(
         **PROFILES[profile],  # type: ignore[arg-type]
     )(hypothesis_seed(seed)(check))
 
-    refused = _refuse_unsupported(check)
+    refused = _refuse_unsupported(check, guard)
 
     def collect(message: object) -> None:
         lines.append(str(message))
@@ -207,6 +223,8 @@ def run_property(
     if result.outcome == "fail":
         result.counterexample = "\n".join(line for line in lines if line.strip())
         result.reproduce = reproduce
+        if on_failure is not None:
+            on_failure(result, list(guard.recorded), ctx)
     return result
 
 
@@ -237,6 +255,7 @@ def run_cell(
     seed: int,
     reproduce_prefix: str = "",
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    on_failure: OnFailure | None = None,
 ) -> CellReport:
     ctx = Context(target=target, device=device, dtype=dtype, tolerance=tolerance_for(dtype, device))
     report = CellReport(
@@ -251,7 +270,13 @@ def run_cell(
         cmd = f"{reproduce_prefix} --property {p.id}" if reproduce_prefix else ""
         report.results.append(
             run_property(
-                p, ctx, profile=profile, seed=seed, reproduce=cmd, call_timeout=call_timeout
+                p,
+                ctx,
+                profile=profile,
+                seed=seed,
+                reproduce=cmd,
+                call_timeout=call_timeout,
+                on_failure=on_failure,
             )
         )
     return report

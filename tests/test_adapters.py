@@ -215,7 +215,7 @@ def test_table_of_named_targets(tmp_path: Path, capsys: pytest.CaptureFixture[st
         (["table", "--dtype", "float8"], "--dtype 'float8': expected one of"),
         (["table", "--jobs", "0"], "--jobs 0: expected >= 1"),
         (["table", "--device", "cuda:7"], "--device: 'cuda:7'"),
-        (["table", "no-such-target"], "expected MODULE:FACTORY or a built-in target"),
+        (["table", "no-such-target"], "expected MODULE:FACTORY, mutant:NAME or a built-in target"),
         (["table", "--markdown", "/no/such/folder/t.md"], "does not exist or is not writable"),
     ],
 )

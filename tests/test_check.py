@@ -44,7 +44,7 @@ def test_broken_targets_fail_with_a_counterexample(
         ([f"{BROKEN}:raises"], "the factory raised RuntimeError: cannot build the model"),
         ([f"{BROKEN}:not_a_target"], "the factory returned float, expected"),
         ([f"{BROKEN}:missing"], f"module '{BROKEN}' has no callable 'missing'"),
-        (["just-a-name"], "expected MODULE:FACTORY or a built-in target, one of"),
+        (["just-a-name"], "expected MODULE:FACTORY, mutant:NAME or a built-in target, one of"),
         (["--dtype", "float8"], "--dtype 'float8': expected one of"),
         (["--device", "tpu"], "--device: 'tpu' is not a device; expected 'cpu' or 'cuda[:N]'"),
         (["--property", "nothing.*"], "matches no property"),

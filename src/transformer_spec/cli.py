@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a check failed, 2 bad usage (argparse's convention).
 import argparse
 import json
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -17,8 +18,10 @@ from ._version import __version__
 if TYPE_CHECKING:
     import torch
 
+    from transformer_spec.properties.guard import Recorded
     from transformer_spec.properties.loading import KnownFailure
-    from transformer_spec.properties.runner import CellReport
+    from transformer_spec.properties.registry import Context
+    from transformer_spec.properties.runner import CellReport, OnFailure, Result
 
 DEFAULT_CALL_TIMEOUT = 60.0  # seconds; the same as properties.guard's (kept light to import)
 
@@ -104,7 +107,10 @@ def _check(args: argparse.Namespace) -> int:
     try:
         names = args.targets or ["reference-math", "reference-fused"]
         targets = [loading.load_target(t) for t in names]
-        dtypes, device, known = _cell_options(args, args.json, args.junit_xml)
+        dtypes, device, known = _cell_options(
+            args, args.json, args.junit_xml, args.html, args.markdown
+        )
+        pictures = _pictures_folder(args)
         props = registry.select(args.property)
         if not props:
             raise loading.UsageError(
@@ -114,6 +120,8 @@ def _check(args: argparse.Namespace) -> int:
     except loading.UsageError as err:
         print(f"transformer-spec check: {err}", file=sys.stderr)
         return 2
+    missing: list[str] = []  # why there are no pictures, if there are none
+    draw = _picture_drawer(pictures, missing)
     profile = args.profile or runner.default_profile()
     seed = runner.default_seed(profile) if args.seed is None else args.seed
     cells = []
@@ -134,18 +142,70 @@ def _check(args: argparse.Namespace) -> int:
                 seed=seed,
                 reproduce_prefix=prefix,
                 call_timeout=args.call_timeout,
+                on_failure=draw,
             )
             loading.apply_known(cell, known)
             cells.append(cell)
             print("\n".join(report.cell_text(cell)))
     _warn_stale(known, cells)
-    written = _write(
-        args.json, lambda: report.to_json(cells, {t.name: t for t in targets}, load_spec().version)
-    )
+    for line in missing[:1]:
+        print(f"warning: no pictures: {line}", file=sys.stderr)
+    notes = [f"No pictures: {line}" for line in missing[:1]]
+    by_name = {t.name: t for t in targets}
+    if args.html or args.markdown:
+        from transformer_spec.properties import pages
+
+        spec = load_spec(registry.checked_by())
+        env = report.environment()
+        written = _write(args.html, lambda: pages.render_html(cells, by_name, spec, env, notes))
+        written &= _write(args.markdown, lambda: pages.render_summary(cells, notes))
+    else:
+        written = True
+    written &= _write(args.json, lambda: report.to_json(cells, by_name, load_spec().version))
     written &= _write(args.junit_xml, lambda: report.to_junit(cells))
     failed = sum(c.count("fail") for c in cells)
     print(f"\n{'FAILED' if failed else 'OK'}: {failed} failing properties over {len(cells)} cells")
     return 1 if failed else (0 if written else 2)
+
+
+def _pictures_folder(args: argparse.Namespace) -> Path | None:
+    """--pictures DIR, or beside the --html page (PAGE_pictures/); None: no pictures."""
+    from transformer_spec.properties.loading import UsageError
+
+    if args.pictures:
+        folder = Path(args.pictures)
+    elif args.html:
+        folder = Path(args.html).with_name(Path(args.html).stem + "_pictures")
+    else:
+        return None
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--pictures {str(folder)!r}: exists and is not a folder")
+    _writable(str(folder))
+    return folder
+
+
+def _picture_drawer(folder: Path | None, missing: list[str]) -> "OnFailure | None":
+    """Draws a failing example's pictures; records (once) why it cannot."""
+    if folder is None:
+        return None
+    from transformer_spec.properties import pictures
+
+    def draw(result: "Result", calls: "list[Recorded]", ctx: "Context") -> None:
+        if missing:
+            return
+        stem = re.sub(
+            r"[^A-Za-z0-9._-]",
+            "_",
+            f"{ctx.target.name}-{ctx.device.type}-{ctx.dtype_name}-{result.property}",
+        )
+        try:
+            paths = pictures.draw_failure(result.property, calls, ctx, folder, stem)
+        except pictures.MissingMatplotlib as err:
+            missing.append(str(err))
+            return
+        result.pictures = [str(p) for p in paths]
+
+    return draw
 
 
 def _cell_options(
@@ -350,7 +410,8 @@ def _parser() -> argparse.ArgumentParser:
         "targets",
         nargs="*",
         metavar="TARGET",
-        help="MODULE:FACTORY or a built-in (default: reference-math reference-fused)",
+        help="MODULE:FACTORY, mutant:NAME (a seeded bug) or a built-in "
+        "(default: reference-math reference-fused)",
     )
     check.add_argument("--device", default="cpu")
     check.add_argument(
@@ -371,6 +432,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", help="write the JSON report here")
     check.add_argument("--junit-xml", help="write JUnit XML here")
+    check.add_argument("--html", help="write one self-contained HTML page here (pictures inline)")
+    check.add_argument("--markdown", help="write a short markdown summary here (CI job summary)")
+    check.add_argument(
+        "--pictures",
+        metavar="DIR",
+        help="draw failing examples as PNG files here (default with --html: beside the page)",
+    )
     check.add_argument(
         "--known-failures", help="file: one property id or pattern per line, then the reason"
     )
