@@ -3,7 +3,7 @@ device x dtype cell; `nox -l` lists them, and one cell runs alone with
 `nox -s "properties(device='cpu', dtype='bfloat16')"`.
 
 torch is installed once per run: the `env` session builds one shared environment (the
-package with its test and hf extras, mypy, ruff; versions from constraints.txt) and every
+package with its test, hf and pictures extras, mypy, ruff; versions from constraints.txt) and every
 other session runs its commands from there (`venv_backend="none"`, `requires=["env"]`).
 The package itself keeps an open torch range for users.
 
@@ -37,7 +37,7 @@ def _run(session: nox.Session, tool: str, *args: str) -> None:
 @nox.session(reuse_venv=True)
 def env(session: nox.Session) -> None:
     """The one environment: a regular (non-editable) install, as users get the package."""
-    session.install(*CONSTRAINTS, ".[test,hf]", "mypy", "ruff", "nox")
+    session.install(*CONSTRAINTS, ".[test,hf,pictures]", "mypy", "ruff", "nox")
 
 
 @nox.session(venv_backend="none", requires=["env"])

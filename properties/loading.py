@@ -1,6 +1,7 @@
 """Turning command-line words into targets and known failures; every mistake is a UsageError
 with one line saying what is wrong and what would be accepted (the CLI exits 2)."""
 
+import contextlib
 import fnmatch
 import importlib
 import os
@@ -41,6 +42,15 @@ def load_target(spec: str) -> Target:
             )
 
 
+# The mutants applied by `mutant:NAME` targets, until `release_mutants()`.
+_MUTANTS = contextlib.ExitStack()
+
+
+def release_mutants() -> None:
+    """Put the unmutated modules back (the CLI does at the end of each command)."""
+    _MUTANTS.close()
+
+
 def _mutant_target(name: str) -> Target:
     """The reference (math path) with one seeded bug of the mutant catalogue."""
     from . import mutants
@@ -52,7 +62,7 @@ def _mutant_target(name: str) -> Target:
             f"target 'mutant:{name}': no such mutant; see `transformer-spec mutants --list`"
         )
     load_all()  # the properties keep the modules they were imported with
-    builtin = mutants.apply_for_this_process(chosen[0])
+    builtin = _MUTANTS.enter_context(mutants.applied(chosen[0]))
     target: Target = builtin.reference_target("math")
     return replace(
         target, name=f"mutant:{name}", description=f"the reference with a bug: {chosen[0].bug}"

@@ -460,12 +460,6 @@ def _swap_in(finder: _Finder) -> types.ModuleType:
     return importlib.import_module(_WRAPPERS)
 
 
-def apply_for_this_process(mutant: Mutant) -> types.ModuleType:
-    """`applied` for a process that checks one mutant and ends (`check mutant:NAME`):
-    nothing is put back."""
-    return _swap_in(_Finder(mutant))
-
-
 @contextlib.contextmanager
 def applied(mutant: Mutant) -> Iterator[types.ModuleType]:
     """The built-in targets module, freshly imported over the mutated reference; the original

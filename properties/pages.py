@@ -118,7 +118,12 @@ def _summary(cells: Sequence[CellReport]) -> list[str]:
 
 def _sections(spec: Spec, cells: Sequence[CellReport]) -> list[str]:
     by_id = [{r.property: r for r in cell.results} for cell in cells]
-    out = ["<h2>By spec section</h2>", "<table><tr><th>section</th>"]
+    out = [
+        "<h2>By spec section</h2>",
+        '<p class="muted">Each count is one (clause, property) result: a property that checks '
+        "two clauses counts under both.</p>",
+        "<table><tr><th>section</th>",
+    ]
     out += [f"<th>{LABEL[o]}</th>" for o in OUTCOMES] + ["</tr>"]
     rows, details = [], []
     for section in spec.sections:
@@ -160,13 +165,17 @@ def _sections(spec: Spec, cells: Sequence[CellReport]) -> list[str]:
     return out + rows + ["</table>", "<h2>Clauses</h2>"] + details
 
 
-def _failure(cell: CellReport, r: Result) -> list[str]:
+def _failure(cell: CellReport, r: Result, statements: dict[str, str]) -> list[str]:
     out = [
         f'<div class="failure" data-property="{_e(r.property)}">',
         f"<h3>{_badge('fail')} <code>{_e(r.property)}</code> in {_e(_cell_name(cell))}</h3>",
-        f"<p>Clauses: {', '.join(f'<a href=#{_e(c)}><code>{_e(c)}</code></a>' for c in r.clauses)}"
-        + (f"; diagnosis: <b>{_e(r.fault)}</b>" if r.fault else "")
-        + "</p>",
+        "<ul>"
+        + "".join(
+            f'<li><a href="#{_e(c)}"><code>{_e(c)}</code></a>: {_e(statements.get(c, ""))}</li>'
+            for c in r.clauses
+        )
+        + "</ul>",
+        f"<p>Diagnosis: <b>{_e(r.fault)}</b></p>" if r.fault else "",
         f"<pre>{_e(r.message)}</pre>",
     ]
     if r.counterexample:
@@ -212,11 +221,13 @@ def render_html(
     body = [f"<h1>transformer-spec conformance report</h1>{status}"]
     body += [f'<p class="muted">{_e(n)}</p>' for n in notes]
     body += _summary(cells)
+    statements = {c.id: c.statement for section in spec.sections for c in section.clauses}
     failures = [(c, r) for c in cells for r in c.results if r.outcome == "fail"]
+    failures.sort(key=lambda cr: not cr[1].pictures)  # the pictured ones first
     if failures:
         body.append("<h2>Failures</h2>")
         for cell, r in failures:
-            body += _failure(cell, r)
+            body += _failure(cell, r, statements)
     body += _sections(spec, cells)
     body += _tolerances(cells)
     body += _header(targets, environment, cells)
@@ -242,16 +253,14 @@ def render_summary(cells: Sequence[CellReport], notes: Sequence[str] = ()) -> st
         "| cell | " + " | ".join(LABEL[o] for o in OUTCOMES) + " |",
         "| --- |" + " ---: |" * len(OUTCOMES),
     ]
-    for cell in cells:
-        lines.append(
-            f"| {_cell_name(cell)} | " + " | ".join(str(cell.count(o)) for o in OUTCOMES) + " |"
-        )
+    for cell in cells:  # a "|" inside a markdown cell would split it
+        counts = " | ".join(str(cell.count(o)) for o in OUTCOMES)
+        lines.append(f"| {cell.target}, {cell.device}, {cell.dtype} | {counts} |")
     failures = [(c, r) for c in cells for r in c.results if r.outcome == "fail"]
     if failures:
         lines += ["", "Failures:", ""]
         for cell, r in failures:
             first = r.message.strip().splitlines()[0] if r.message.strip() else ""
-            lines.append(
-                f"- `{r.property}` ({', '.join(r.clauses)}) on {_cell_name(cell)}: {first}"
-            )
+            where = f"{cell.target}, {cell.device}, {cell.dtype}"
+            lines.append(f"- `{r.property}` ({', '.join(r.clauses)}) on {where}: {first}")
     return "\n".join(lines) + "\n"

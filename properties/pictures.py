@@ -74,7 +74,9 @@ def _heatmap(ax: Any, m: Tensor, title: str, cmap: str, vmin: float, vmax: float
         for i in range(rows):
             for j in range(cols):
                 value = float(m[i, j])
-                colour = "white" if value < (vmin + vmax) / 2 else "black"
+                mid, half = (vmin + vmax) / 2, (vmax - vmin) / 2
+                dark = abs(value - mid) > 0.6 * half if cmap == "RdBu" else value < mid
+                colour = "white" if dark else "black"
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color=colour)
     return image
 
@@ -135,7 +137,7 @@ def draw_positional(call: Recorded, ctx: Context, title: str, path: Path) -> Non
     _heatmap(
         axes[1],
         sinusoid(table.shape[0], table.shape[1], int(start)),
-        "the paper's sinusoid",
+        "the paper's sinusoid (sin even, cos odd channels)",
         "RdBu",
         -1,
         1,

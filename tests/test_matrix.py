@@ -36,6 +36,8 @@ def test_throughput_benchmark_runs_its_smoke_size() -> None:
         (("benchmarks.suite_speed", "--dtype", "float8"), "--dtype 'float8': expected one of"),
         (("benchmarks.suite_speed", "--repeats", "0"), "--repeats: expected >= 1"),
         (("benchmarks.scaling", "--factors", "0"), "expected integers >= 1"),
+        (("benchmarks.false_alarms", "--seeds", "0"), "--seeds and --jobs: expected >= 1"),
+        (("benchmarks.false_alarms", "--dtype", "int8"), "--dtype 'int8': expected one of"),
     ],
 )
 def test_benchmarks_refuse_bad_options(args: tuple[str, ...], message: str) -> None:

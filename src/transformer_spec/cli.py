@@ -180,7 +180,11 @@ def _pictures_folder(args: argparse.Namespace) -> Path | None:
         return None
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--pictures {str(folder)!r}: exists and is not a folder")
-    _writable(str(folder))
+    where = folder if folder.is_dir() else folder.resolve().parent
+    if not where.is_dir() or not os.access(where, os.W_OK):
+        raise UsageError(
+            f"--pictures {str(folder)!r}: folder {str(where)!r} does not exist or is not writable"
+        )
     return folder
 
 
@@ -501,7 +505,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return _clause_table(args.kind, args.section, args.json)
     if args.command == "check":
         args.dtype = args.dtype or ["float32"]
-        return _check(args)
+        from transformer_spec.properties import loading
+
+        try:
+            return _check(args)
+        finally:  # a mutant:NAME target swapped our modules for fresh ones: put them back
+            loading.release_mutants()
     if args.command == "mutants":
         return _mutants(args)
     if args.command == "table":
