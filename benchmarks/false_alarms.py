@@ -3,7 +3,7 @@ seeds, per (target, dtype); prints failures per cell, which must be 0.
 
     python -m benchmarks.false_alarms [--seeds 20] [--first-seed 1] [--device cpu]
         [--dtype D ...] [--jobs N] [--known-failures docs/conformance-known.txt]
-        [--markdown docs/false-alarms.md] [TARGET ...]
+        [--markdown docs/false-alarms.md] [--property ID-OR-GLOB ...] [TARGET ...]
 
 Targets default to every built-in target that runs on the device. A failure that the
 known-failures file names is a documented non-conformance, not a false alarm; it is counted
@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--known-failures")
     parser.add_argument("--markdown")
+    parser.add_argument(
+        "--property", action="append", default=[], help="only these ids or globs (repeatable)"
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs: expected >= 1")
@@ -86,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     names = [n for n in names if device.type in targets[n].conventions.devices]
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    jobs = [C.Job(n, str(device), d, s) for s in seeds for d in dtypes for n in names]
+    chosen = tuple(args.property)
+    jobs = [
+        C.Job(n, str(device), d, s, properties=chosen) for s in seeds for d in dtypes for n in names
+    ]
     start = time.perf_counter()
     cells: list[CellReport] = []
     for cell in C.iter_table(jobs, known, args.jobs):  # progress, in case the run is cut short

@@ -17,7 +17,7 @@ from .adapters import THIRD_PARTY
 from .builtin import BUILTIN_TARGETS
 from .guard import DEFAULT_CALL_TIMEOUT
 from .loading import KnownFailure, apply_known, load_target
-from .registry import load_all
+from .registry import load_all, select
 from .runner import CellReport, run_cell
 from .tolerance import DTYPE_NAMES
 
@@ -49,12 +49,13 @@ class Job:
     dtype: str
     seed: int
     call_timeout: float = DEFAULT_CALL_TIMEOUT
+    properties: tuple[str, ...] = ()  # ids or globs; () for every property
 
 
 def run_job(job: Job, known: Sequence[KnownFailure] = ()) -> CellReport:
     target = load_target(job.target)
     dtype = {name: d for d, name in DTYPE_NAMES.items()}[job.dtype]
-    props = list(load_all().values())
+    props = select(list(job.properties)) if job.properties else list(load_all().values())
     cell = run_cell(
         target,
         props,
