@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
+from transformer_spec.properties.checks.model import _must_differ
 from transformer_spec.properties.loading import KnownFailure, known_reason, load_target
 from transformer_spec.properties.registry import Context, load_all
 from transformer_spec.properties.runner import Result, run_property
@@ -30,10 +31,12 @@ HF = pytest.mark.skipif(
 )
 
 
-def outcome(target: Target | str, pid: str, dtype: torch.dtype = torch.float32) -> Result:
+def outcome(
+    target: Target | str, pid: str, dtype: torch.dtype = torch.float32, seed: int = 0
+) -> Result:
     t = load_target(target) if isinstance(target, str) else target
     ctx = Context(t, CPU, dtype, tolerance_for(dtype, CPU))
-    return run_property(load_all()[pid], ctx, profile="ci", seed=0)
+    return run_property(load_all()[pid], ctx, profile="ci", seed=seed)
 
 
 def redeclared(name: str, **conventions: object) -> Target:
@@ -63,6 +66,32 @@ def redeclared(name: str, **conventions: object) -> Target:
 def test_a_conforming_library_passes(name: str, pid: str) -> None:
     r = outcome(name, pid)
     assert r.outcome == "pass", (r.message, r.counterexample)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_saturated_encoder_still_shows_its_dependencies(dtype: torch.dtype) -> None:
+    """Seed 7 of the false-alarm study draws an nn.TransformerEncoder whose softmax saturates:
+    replacing token 3 moves the logits at 2 by 1.67e-13 in float64, below the invariance
+    bound. It depends on token 3 all the same, and must not be failed for it."""
+    r = outcome("torch-transformer-slow", "model.encoder_only.all_to_all", dtype, seed=7)
+    assert r.outcome == "pass", (r.message, r.counterexample)
+
+
+def _ctx(deterministic: bool) -> Context:
+    t = redeclared("reference-math", deterministic=deterministic)
+    return Context(t, CPU, torch.float64, tolerance_for(torch.float64, CPU))
+
+
+def test_a_dependency_in_float64_is_any_difference_unless_declared_nondeterministic() -> None:
+    before = torch.ones(2, 3, dtype=torch.float64)
+    after = before.clone()
+    after[1, 2] += 1e-13  # far under the invariance bound
+    _must_differ(_ctx(True), before, after, "logits")
+    with pytest.raises(AssertionError, match="unchanged, bit for bit"):
+        _must_differ(_ctx(True), before, before.clone(), "logits")
+    # run-to-run noise of a nondeterministic target could fake such a difference
+    with pytest.raises(AssertionError, match="not more than"):
+        _must_differ(_ctx(False), before, after, "logits")
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,21 @@ def _must_change(
         raise AssertionError(f"{what}: changed by at most {change:.3g}, not more than {bound:.3g}")
 
 
+def _must_differ(ctx: Context, before: Tensor, after: Tensor, what: str) -> None:
+    """In float64, `after` differs from `before` at all. A deterministic target that ignores
+    what was changed repeats its logits bit for bit: the same operations on the same operands
+    (a masked or ignored position adds an exact zero). So any difference proves the
+    dependency, however small: an nn.TransformerEncoder with nn.Embedding's N(0, 1) table
+    scaled by sqrt(d_model) saturates its softmax, and replacing one token moved an earlier
+    logit by 1.67e-13, under the 1.17e-11 invariance bound. A target that declares itself
+    nondeterministic could fake a difference with its own run-to-run noise, so for it the
+    invariance bound applies."""
+    if not ctx.target.conventions.deterministic:
+        _must_change(ctx, before, after, what)
+    elif torch.equal(before, after):
+        raise AssertionError(f"{what}: unchanged, bit for bit")
+
+
 # Below float64, a dependency counts only where the float64 build of the same model moves the
 # logits by this many invariance bounds of the cell: a smaller change may round away.
 _VISIBLE = 2.0
@@ -119,26 +134,27 @@ def _depends(
     ctx: Context, mc: ModelCase, kind: ModelKind, pairs: Pairs, positional: bool = True
 ) -> None:
     """Each (what, before, after) of `pairs(model)` must differ: the logits depend on what
-    was changed. Below float64 this is decided on the float64 build of the same model first,
-    where a missing dependency gives identical logits bit for bit and a genuine one shows
-    however small. The cell's own build must then show each change that float64 puts above
-    the cell's resolution. (With Hugging Face's std-0.02 initialisation the influence of one
-    position on another in a tiny model is often below a bfloat16 ulp: 0.000977 against a
-    0.003 bound; an nn.TransformerEncoder drawn at seed 4179 moved a logit by 1.2e-7 in
-    float32, one ulp, against a 2.4e-6 bound.)"""
-    if ctx.dtype != torch.float64 and "float64" in ctx.target.conventions.dtypes:
+    was changed. This is decided in float64 (see `_must_differ`), on the float64 build of the
+    same model when the cell is below float64. The cell's own build must then show each
+    change that float64 puts above the cell's resolution. (With Hugging Face's std-0.02
+    initialisation the influence of one position on another in a tiny model is often below
+    a bfloat16 ulp: 0.000977 against a 0.003 bound; an nn.TransformerEncoder drawn at seed
+    4179 moved a logit by 1.2e-7 in float32, one ulp, against a 2.4e-6 bound.)"""
+    if ctx.dtype == torch.float64:
+        for what, before, after in pairs(mc.build(ctx, kind, positional=positional)):
+            _must_differ(ctx, before, after, what)
+        return
+    visible = []
+    if "float64" in ctx.target.conventions.dtypes:
         exact = replace(
             ctx, dtype=torch.float64, tolerance=tolerance_for(torch.float64, ctx.device)
         )
-        visible = []
         for what, before, after in pairs(
             mc.build(ctx, kind, positional=positional, dtype=torch.float64)
         ):
-            _must_change(exact, before, after, f"{what} (float64 build)")
+            _must_differ(exact, before, after, f"{what} (float64 build)")
             bound = relative_bound(ctx.tolerance.invariance, before, after)
             visible.append(max_abs(after - before) > _VISIBLE * bound)
-    else:
-        visible = []
     for i, (what, before, after) in enumerate(pairs(mc.build(ctx, kind, positional=positional))):
         if i >= len(visible) or visible[i]:
             _must_change(ctx, before, after, what)
