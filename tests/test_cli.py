@@ -56,6 +56,7 @@ def test_mutants_list_names_each_mutant_and_its_bug(capsys: pytest.CaptureFixtur
         (["mutants", "no-such-mutant"], "no mutant matches ['no-such-mutant']"),
         (["mutants", "--jobs", "0"], "--jobs 0: expected >= 1"),
         (["mutants", "--markdown", "/no/such/folder/m.md"], "does not exist or is not writable"),
+        (["copy-task", "--steps", "0"], "--steps 0: expected >= 1"),
     ],
 )
 def test_mutants_bad_input_exits_2_with_one_line(

@@ -516,6 +516,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "table":
         args.dtype = args.dtype or ["float32"]
         return _table(args)
+    if args.steps < 1:
+        print(f"transformer-spec copy-task: --steps {args.steps}: expected >= 1", file=sys.stderr)
+        return 2
     return _copy_task(args.steps, args.seed)
 
 
