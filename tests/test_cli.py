@@ -59,7 +59,7 @@ def test_mutants_list_names_each_mutant_and_its_bug(capsys: pytest.CaptureFixtur
         (["copy-task", "--steps", "0"], "--steps 0: expected >= 1"),
     ],
 )
-def test_mutants_bad_input_exits_2_with_one_line(
+def test_bad_input_exits_2_with_one_line(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(argv) == 2
