@@ -3,9 +3,12 @@ seeds, per (target, dtype); prints failures per cell, which must be 0.
 
     python -m benchmarks.false_alarms [--seeds 20] [--first-seed 1] [--device cpu]
         [--dtype D ...] [--jobs N] [--known-failures docs/conformance-known.txt]
-        [--markdown docs/false-alarms.md] [--property ID-OR-GLOB ...] [TARGET ...]
+        [--markdown docs/false-alarms.md] [--property ID-OR-GLOB ...] [--family | --family-full]
+        [TARGET ...]
 
-Targets default to every built-in target that runs on the device. A failure that the
+Targets default to every built-in target that runs on the device. `--family` checks instead
+the family of correct implementations of every declarable convention (tests/family.py, a
+pairwise covering set); `--family-full` every combination. A failure that the
 known-failures file names is a documented non-conformance, not a false alarm; it is counted
 apart. Exit 1 when any cell has a failure, 2 for bad options.
 """
@@ -60,6 +63,12 @@ def render(cells: list[CellReport], names: list[str], dtypes: list[str], header:
     return "\n".join(lines) + "\n"
 
 
+def _family(*, full: bool) -> list[str]:
+    from tests import family  # the repository's tests/, run from its root
+
+    return [family.spec(name) for name in family.correct(full)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("targets", nargs="*", metavar="TARGET")
@@ -73,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--property", action="append", default=[], help="only these ids or globs (repeatable)"
     )
+    family = parser.add_mutually_exclusive_group()
+    family.add_argument(
+        "--family", action="store_true", help="the correct family (pairwise) instead"
+    )
+    family.add_argument(
+        "--family-full", action="store_true", help="the correct family, every combination"
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs: expected >= 1")
@@ -82,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)}")
     try:
         device = parse_device(args.device, argument="--device")
-        names = args.targets or C.all_targets()
+        names = args.targets or (
+            _family(full=args.family_full) if args.family or args.family_full else C.all_targets()
+        )
         targets = {n: loading.load_target(n) for n in names}
         known = loading.load_known_failures(args.known_failures) if args.known_failures else []
     except (ValueError, loading.UsageError) as err:

@@ -263,6 +263,7 @@ class ReferenceComponents:
             spec.device, spec.dtype
         )
         self.norm = R.LayerNorm(spec.d_model).to(spec.device, spec.dtype)
+        self.layer_norm_eps = self.norm.eps  # declared, so its placement is checked exactly
         self.ffn = R.FeedForward(spec.d_model, spec.d_ff).to(spec.device, spec.dtype)
         self.unembedding = R.UnEmbedding(spec.d_model, spec.vocab_size, bias=True).to(
             spec.device, spec.dtype

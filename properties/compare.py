@@ -49,6 +49,36 @@ def check_close(got: Tensor, want: Tensor, bound: float, what: str, *extra: Tens
         raise AssertionError("\n".join(lines))
 
 
+def check_rows(
+    got: Tensor, want: Tensor, attends: Tensor, policy: str, bound: float, what: str
+) -> None:
+    """Output rows (got: (..., Lq, d)) against the float64 formula where the mask `attends`
+    (..., Lq, Lk) leaves the query a key, and against the declared fully-masked-row policy
+    where it leaves none (however the row was emptied: padding, the causal flag, or both)."""
+    open_rows = torch.broadcast_to(attends.to(got.device).any(-1, keepdim=True), got.shape)
+    zero = torch.zeros((), dtype=got.dtype, device=got.device)
+    check_close(got.where(open_rows, zero), want.to(got.device).where(open_rows, 0.0), bound, what)
+    empty = got[~open_rows]
+    if empty.numel():
+        follows_policy(empty, policy, f"{what}: a query row with no visible key")
+
+
+def follows_policy(values: Tensor, policy: str, what: str) -> None:
+    """A fully masked row's values, as the target declared: zeros, NaN, finite, or anything
+    ("unspecified")."""
+    ok = {
+        "zeros": bool((values == 0).all()),
+        "nan": bool(torch.isnan(values).all()),
+        "finite": bool(torch.isfinite(values).all()),
+        "unspecified": True,
+    }[policy]
+    if not ok:
+        raise AssertionError(
+            f"{what} should be {policy} (declared fully_masked_row), got "
+            f"{values.flatten()[:6].double().tolist()}"
+        )
+
+
 def relative_bound(tolerance: float, *refs: Tensor) -> float:
     """A bound relative to the largest magnitude involved (at least 1)."""
     return tolerance * max([1.0, *(max_abs(r) for r in refs)])

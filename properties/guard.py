@@ -3,11 +3,12 @@ never trusted, and the run goes on with the next property.
 
 Each call is checked for:
 - global torch state left changed (default dtype, grad mode, deterministic-algorithms flag,
-  TF32 flags, float32 matmul precision, the global and CUDA RNG): restored, then reported;
+  TF32 flags, float32 matmul precision, the global and CUDA RNG): restored, then reported
+  (the RNG is not reported for factories, nor for targets declared nondeterministic);
 - input tensors modified in place;
 - a result of the wrong type, shape, dtype or device, or non-finite values from finite
-  inputs (allowed only where the target declares NaN for a fully masked row and a mask is
-  passed);
+  inputs (allowed only where the target declares NaN, or leaves unspecified, what a fully
+  masked row returns, and a mask or the causal flag is passed);
 - a hang: each call has a time limit (a SIGALRM timer, so it ends Python code and
   interruptible waits; a C kernel that never returns is out of its reach);
 - running out of GPU memory: the property stops, the memory is released, the run goes on;
@@ -319,7 +320,7 @@ class Guard:
                     f"{_first_difference(before, now.detach())}",
                 )
         if what in _RETURNS or what == "attention":
-            self._check_result(what, result, inputs, args, spec)
+            self._check_result(what, result, inputs, args, kwargs, spec)
         if what in _PURE and self.conventions.deterministic and self._repeated[what] < self.repeats:
             self._repeated[what] += 1
             again = self._invoke(what, fn, args, kwargs, device, False)
@@ -367,7 +368,9 @@ class Guard:
                 "memory and goes on with the next property",
             )
         changes = snapshot.restore()
-        if factory:
+        if factory or not self.conventions.deterministic:
+            # A factory may seed the RNG to draw its weights, and a target declared
+            # nondeterministic may draw from it on any call (dropout): restored, not a fault.
             changes = [c for c in changes if "RNG state" not in c]
         if changes:
             raise TargetFault(
@@ -403,6 +406,7 @@ class Guard:
         result: object,
         inputs: list[tuple[str, Tensor]],
         args: tuple[Any, ...],
+        kwargs: dict[str, Any],
         spec: Spec | None,
     ) -> None:
         allowed = _RETURNS.get(what, (tuple,))
@@ -441,14 +445,22 @@ class Guard:
                 raise TargetFault(
                     "output", f"{what} returned {label} on {t.device}, expected {device}"
                 )
-        self._check_finite(what, result, inputs)
+        self._check_finite(what, result, inputs, kwargs)
 
-    def _check_finite(self, what: str, result: object, inputs: list[tuple[str, Tensor]]) -> None:
+    def _check_finite(
+        self,
+        what: str,
+        result: object,
+        inputs: list[tuple[str, Tensor]],
+        kwargs: dict[str, Any],
+    ) -> None:
         if not all(bool(torch.isfinite(t).all()) for _, t in inputs if t.is_floating_point()):
             return  # the property passed non-finite values on purpose
-        masked = any(t.dtype == torch.bool for _, t in inputs)
+        # A row can lose every key to a mask, to the causal flag (bottom-right alignment with
+        # more queries than keys), or to both; NaN is then the declared answer.
+        masked = any(t.dtype == torch.bool for _, t in inputs) or kwargs.get("causal") is True
         if masked and self.conventions.fully_masked_row in ("nan", "unspecified"):
-            return  # NaN is the declared answer for a fully masked row
+            return
         for label, t in _tensors(result, "result"):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 bad = ~torch.isfinite(t.detach())

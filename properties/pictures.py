@@ -81,14 +81,19 @@ def _heatmap(ax: Any, m: Tensor, title: str, cmap: str, vmin: float, vmax: float
     return image
 
 
+def _reference_weights(call: Recorded, ctx: Context) -> Tensor:
+    q, k, v = call.args[0], call.args[1], call.args[2]
+    c = ctx.target.conventions
+    return attention64(q, k, v, _attends(call, c), scale=c.scale(q.shape[-1]))[1]
+
+
 def draw_attention(call: Recorded, ctx: Context, title: str, path: Path) -> int:
     """The target's weights next to the reference's; returns how many entries are marked."""
     plt = pyplot()
     from matplotlib.patches import Rectangle
 
-    q, k, v = call.args[0], call.args[1], call.args[2]
     got = call.result[1].double()
-    want = attention64(q, k, v, _attends(call, ctx.target.conventions))[1]
+    want = _reference_weights(call, ctx)
     b, h = _worst_head(got, want)
     got, want = got[b, h], want[b, h]
     bound = ctx.tolerance.reference_floor + ctx.tolerance.invariance
@@ -182,8 +187,7 @@ def _has_weights(call: Recorded) -> bool:
 
 
 def _distance(call: Recorded, ctx: Context) -> float:
-    q, k, v = call.args[0], call.args[1], call.args[2]
-    want = attention64(q, k, v, _attends(call, ctx.target.conventions))[1]
+    want = _reference_weights(call, ctx)
     got = call.result[1].double()
     if got.shape != want.shape:
         return -1.0

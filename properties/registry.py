@@ -51,6 +51,14 @@ class Context:
     def dtype_name(self) -> str:
         return DTYPE_NAMES[self.dtype]
 
+    @property
+    def precision(self) -> torch.dtype:
+        """The dtype whose rounding bounds this cell: the build's, or float32 for a float64
+        build of a target that computes its softmax and norm statistics in float32."""
+        if self.target.conventions.statistics_dtype == "float32" and self.dtype == torch.float64:
+            return torch.float32
+        return self.dtype
+
 
 Check = Callable[[], None]
 

@@ -159,11 +159,19 @@ def run_property(
     if reason is not None:
         result.outcome, result.reason = "not_applicable", _with_difference(reason, p, ctx)
         return result
+    notes = []
+    if ctx.precision != ctx.dtype:
+        ctx = replace(ctx, tolerance=tolerance_for(ctx.precision, ctx.device))
+        notes.append(
+            f"{DTYPE_NAMES[ctx.precision]} tolerance: the target computes its softmax and "
+            "normalisation statistics in float32 (declared statistics_dtype)"
+        )
     for pattern, (factor, why) in ctx.target.loosen.items():
         if fnmatch.fnmatchcase(p.id, pattern):
             ctx = replace(ctx, tolerance=ctx.tolerance.scaled(factor))
-            result.tolerance_note = f"tolerance x{factor:g}: {why}"
+            notes.append(f"tolerance x{factor:g}: {why}")
             break
+    result.tolerance_note = "; ".join(notes)
     guard = Guard(ctx.target.conventions, call_timeout)
     ctx = replace(ctx, target=guard.wrap(ctx.target))
     start = time.perf_counter()

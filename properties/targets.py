@@ -20,9 +20,10 @@ it declares (`Conventions.mask_polarity`), so a kernel whose masks mean "blocked
 in its own convention, and a kernel that inverts its own declared polarity fails.
 """
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import torch
 from torch import Tensor
@@ -31,6 +32,10 @@ MaskPolarity = Literal["true_attends", "true_blocks"]
 Alignment = Literal["top_left", "bottom_right"]
 FullyMaskedRow = Literal["zeros", "nan", "finite", "unspecified"]
 WeightsKind = Literal["per_head", "averaged", "none"]
+ScoreScale = Literal["1/sqrt(d_k)", "none"] | float
+StatisticsDtype = Literal["build", "float32"]
+LayerNormVariance = Literal["biased", "unbiased"]
+LayerNormEps = Literal["inside_sqrt", "outside_sqrt"]
 ModelKind = Literal["encoder_decoder", "decoder_only", "encoder_only"]
 ALL_DTYPES = ("float64", "float32", "bfloat16", "float16")
 
@@ -46,6 +51,15 @@ class Conventions:
     deterministic: False when two identical calls may give different outputs (dropout left
     on, atomics); the harness then neither repeats calls to compare them nor minds the
     target drawing from torch's global RNG.
+    score_scale: what the scores q.k are multiplied by before the softmax: "1/sqrt(d_k)"
+    (the notes), "none" (T5-style: the scale is folded into the weights' initialisation) or
+    a given positive constant. Checked in the declared form: the expected values use it.
+    statistics_dtype: "float32" when the softmax and the LayerNorm statistics are computed in
+    float32 whatever the build's dtype (many libraries do so on purpose). A float64 build is
+    then checked at float32's tolerance, and a 16-bit build as before.
+    layer_norm_variance: "biased" (divide by d_model, the notes) or "unbiased" (d_model - 1);
+    layer_norm_eps: "inside_sqrt" ((x - mean) / sqrt(var + eps), the notes) or
+    "outside_sqrt" ((x - mean) / (std + eps), as the Annotated Transformer does).
     explanations: one line per convention that differs from the reference's, shown in the
     report (e.g. {"causal_alignment": "SDPA's is_causal is top-left aligned"}).
     """
@@ -55,11 +69,16 @@ class Conventions:
     fully_masked_row: FullyMaskedRow = "zeros"
     weights: WeightsKind = "per_head"
     deterministic: bool = True
+    score_scale: ScoreScale = "1/sqrt(d_k)"
+    statistics_dtype: StatisticsDtype = "build"
+    layer_norm_variance: LayerNormVariance = "biased"
+    layer_norm_eps: LayerNormEps = "inside_sqrt"
     dtypes: tuple[str, ...] = ALL_DTYPES
     devices: tuple[str, ...] = ("cpu", "cuda")
     explanations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_values(self)
         unknown = set(self.explanations) - set(CONVENTION_FIELDS)
         if unknown:
             raise ValueError(
@@ -78,6 +97,12 @@ class Conventions:
         reference = _REFERENCE_VALUES
         return [f for f in CONVENTION_FIELDS if getattr(self, f) != reference[f]]
 
+    def scale(self, d_k: int) -> float:
+        """The factor on q.k for this width, as declared."""
+        if self.score_scale == "1/sqrt(d_k)":
+            return 1.0 / math.sqrt(d_k)
+        return 1.0 if self.score_scale == "none" else float(self.score_scale)
+
 
 # The fields a property can check "as declared", and the reference's value of each.
 CONVENTION_FIELDS = (
@@ -86,6 +111,10 @@ CONVENTION_FIELDS = (
     "fully_masked_row",
     "weights",
     "deterministic",
+    "score_scale",
+    "statistics_dtype",
+    "layer_norm_variance",
+    "layer_norm_eps",
 )
 _REFERENCE_VALUES: dict[str, object] = {
     "mask_polarity": "true_attends",
@@ -93,7 +122,43 @@ _REFERENCE_VALUES: dict[str, object] = {
     "fully_masked_row": "zeros",
     "weights": "per_head",
     "deterministic": True,
+    "score_scale": "1/sqrt(d_k)",
+    "statistics_dtype": "build",
+    "layer_norm_variance": "biased",
+    "layer_norm_eps": "inside_sqrt",
 }
+# The values each Literal field accepts; a typo is an error, never a silent default.
+_CHOICES: dict[str, tuple[object, ...]] = {
+    "mask_polarity": get_args(MaskPolarity),
+    "causal_alignment": (*get_args(Alignment), None),
+    "fully_masked_row": get_args(FullyMaskedRow),
+    "weights": get_args(WeightsKind),
+    "deterministic": (True, False),
+    "statistics_dtype": get_args(StatisticsDtype),
+    "layer_norm_variance": get_args(LayerNormVariance),
+    "layer_norm_eps": get_args(LayerNormEps),
+}
+
+
+def _check_values(c: "Conventions") -> None:
+    for name, choices in _CHOICES.items():
+        if getattr(c, name) not in choices:
+            raise ValueError(
+                f"conventions: {name}={getattr(c, name)!r} is not one of {list(choices)}"
+            )
+    scale = c.score_scale
+    if isinstance(scale, str):
+        ok = scale in ("1/sqrt(d_k)", "none")
+    else:
+        ok = isinstance(scale, int | float) and not isinstance(scale, bool)
+        ok = ok and math.isfinite(scale) and scale > 0
+    if not ok:
+        raise ValueError(
+            f"conventions: score_scale={scale!r} is not '1/sqrt(d_k)', 'none' or a positive number"
+        )
+    unknown = [d for d in c.dtypes if d not in ALL_DTYPES]
+    if unknown:
+        raise ValueError(f"conventions: unknown dtypes {unknown}; known: {list(ALL_DTYPES)}")
 
 
 class Unsupported(Exception):
@@ -297,7 +362,8 @@ class Components(Protocol):
     positional_layout: which sinusoid layout `positional_table` follows: "interleaved" (the
     paper: sin on even, cos on odd channels), "concat_t2t" (tensor2tensor: [sin | cos]),
     "learned" or "none". embedding_scale: the declared factor on token embeddings (1, or
-    sqrt(d_model) as in the paper)."""
+    sqrt(d_model) as in the paper). A target may also set `layer_norm_eps` (a float): its
+    LayerNorm is then checked with that eps exactly, where the eps placement shows."""
 
     positional_layout: PositionalLayout
     embedding_scale: float

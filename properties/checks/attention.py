@@ -65,17 +65,20 @@ def output_in_convex_hull(ctx: Context) -> Check:
     "attention.matches_float64_formula",
     clauses=("ATTN-FORMULA", "SCALE-SQRT-DK"),
     needs=("attention",),
+    conventions=("score_scale", "statistics_dtype"),
 )
 def matches_float64_formula(ctx: Context) -> Check:
     """Output (and weights, if returned) equal softmax(q k^T / sqrt(d_k)) v computed in float64
-    on the same inputs, within F x the error of the plain formula in the same dtype + floor."""
+    on the same inputs (with the declared score scale), within F x the error of the plain
+    formula in the same dtype + floor."""
 
     @given(attention_cases(max_width=24))
     def check(case: AttentionCase) -> None:
         q, k, v = case.qkv(ctx.dtype, ctx.device)
         out, w = attend(ctx, q, k, v)
-        want, w64 = attention64(q, k, v, None)
-        naive = max_abs(attention_same_dtype(q, k, v, None).double() - want)
+        scale = ctx.target.conventions.scale(case.d_k)
+        want, w64 = attention64(q, k, v, None, scale=scale)
+        naive = max_abs(attention_same_dtype(q, k, v, None, scale=scale).double() - want)
         tol = ctx.tolerance
         bound = tol.reference_factor * naive + relative_bound(tol.reference_floor, want)
         check_close(out, want, bound, "attention output vs the float64 formula", q, k, v)

@@ -1,6 +1,7 @@
 """Building blocks on their own: embedding, positional encoding, LayerNorm, feed-forward
 network and un-embedding (spec EMB-*, PE-*, NORM-*, FFN-*, UNEMB-*)."""
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from ..compare import check_close, max_abs, relative_bound
+from ..reference_math import layer_norm64
 from ..registry import Check, Context, NotApplicable, prop
 from ..targets import Components, ComponentSpec
 
@@ -48,7 +50,7 @@ def _tokens(seed: int, batch: int, length: int, ctx: Context) -> Tensor:
 
 
 def _eps(ctx: Context) -> float:
-    return float(torch.finfo(ctx.dtype).eps)
+    return float(torch.finfo(ctx.precision).eps)
 
 
 # ---------------------------------------------------------------- positional encoding
@@ -289,36 +291,55 @@ def _rows(seed: int, shape: tuple[int, ...], ctx: Context) -> Tensor:
     return (z * std + mean).to(ctx.dtype).to(ctx.device)
 
 
-def _ln64(x: Tensor) -> tuple[Tensor, float]:
-    """Float64 LayerNorm (biased variance, eps 1e-5) and the smallest row variance."""
+def _ln64(ctx: Context, x: Tensor) -> tuple[Tensor, float]:
+    """Float64 LayerNorm (eps 1e-5) in the target's declared variant, and the smallest row
+    variance."""
     x = x.double().cpu()
-    var = x.var(-1, unbiased=False, keepdim=True)
-    return (x - x.mean(-1, keepdim=True)) / torch.sqrt(var + _LN_EPS), float(var.min())
+    return layer_norm64(x, ctx.target.conventions, _LN_EPS), float(x.var(-1, unbiased=False).min())
 
 
 def _ln_bound(ctx: Context, want: Tensor, min_var: float) -> float:
     """Rounding (a few eps of the output) plus what an epsilon anywhere in [0, 1e-5] changes:
-    |d y| <= |y| * d_eps / (2 var)."""
-    return (4 * _eps(ctx) + _LN_EPS / (2 * min_var)) * max(1.0, max_abs(want)) + (
-        ctx.tolerance.reference_floor if ctx.dtype == torch.float64 else 0.0
+    |d y| <= |y| * d_eps / (2 var) inside the square root, |y| * d_eps / std outside."""
+    moved = _LN_EPS / min(2 * min_var, math.sqrt(min_var))
+    return (4 * _eps(ctx) + moved) * max(1.0, max_abs(want)) + (
+        ctx.tolerance.reference_floor if ctx.precision == torch.float64 else 0.0
     )
 
 
 _LN_WIDTHS = st.integers(4, 12)
 
 
-@prop("components.layer_norm_matches_formula", clauses=("NORM-LAYERNORM",), needs=("components",))
+@prop(
+    "components.layer_norm_matches_formula",
+    clauses=("NORM-LAYERNORM",),
+    needs=("components",),
+    conventions=("layer_norm_variance", "layer_norm_eps", "statistics_dtype"),
+)
 def layer_norm_formula(ctx: Context) -> Check:
     """layer_norm(x) equals (x - mean) / sqrt(var + eps) over the last dim, biased variance
-    (rows have mean 0 and variance 1). Assumes eps <= 1e-5; rows have std >= 0.5."""
+    (rows have mean 0 and variance 1), or the variant the target declares. Assumes
+    eps <= 1e-5 on rows with std >= 0.5; a target whose components declare
+    `layer_norm_eps` is also checked with that eps on rows with std ~0.01."""
     _applicable(ctx, "layer_norm", lambda c: c.layer_norm(_rows(0, (1, 2, 8), ctx)))
 
     @given(_LN_WIDTHS, st.integers(1, 3), st.integers(1, 6), _SEEDS)
     def check(d: int, b: int, t: int, seed: int) -> None:
         x = _rows(seed, (b, t, d), ctx)
-        got = _need(_build(ctx, d, seed).layer_norm(x), "layer_norm")
-        want, min_var = _ln64(x)
+        comps = _build(ctx, d, seed)
+        got = _need(comps.layer_norm(x), "layer_norm")
+        want, min_var = _ln64(ctx, x)
         check_close(got.cpu(), want, _ln_bound(ctx, want, min_var), f"layer_norm (d_model={d})", x)
+        eps = getattr(comps, "layer_norm_eps", None)
+        if isinstance(eps, float) and eps > 0:
+            # A declared eps is checked exactly, on rows with std 0.01 where it matters: eps
+            # inside or outside the square root then differs by about 5%.
+            small = (x.double() * 0.01).to(ctx.dtype)
+            want = layer_norm64(small.cpu(), ctx.target.conventions, eps)
+            got = _need(comps.layer_norm(small), "layer_norm")
+            bound = 8 * _eps(ctx) * max(1.0, max_abs(want)) + ctx.tolerance.reference_floor
+            what = f"layer_norm (d_model={d}) of rows with std ~0.01, declared eps {eps:g}"
+            check_close(got.cpu(), want, bound, what, small)
 
     return check
 
@@ -344,8 +365,8 @@ def layer_norm_invariant(ctx: Context) -> Check:
         comps = _build(ctx, d, seed)
         got_x = _need(comps.layer_norm(x), "layer_norm")
         got_y = _need(comps.layer_norm(y), "layer_norm")
-        want_x, var_x = _ln64(x)
-        want_y, var_y = _ln64(y)
+        want_x, var_x = _ln64(ctx, x)
+        want_y, var_y = _ln64(ctx, y)
         # the float64 effect of rounding a * x + b to the dtype, plus both formula bounds
         bound = (
             _ln_bound(ctx, want_x, var_x) + _ln_bound(ctx, want_y, var_y) + max_abs(want_y - want_x)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from ..compare import check_close, max_abs, relative_bound
+from ..reference_math import layer_norm64
 from ..registry import Check, Context, prop
 from ..targets import Layer, LayerKind, LayerSpec, NormPlacement, to_polarity
 
@@ -108,12 +109,11 @@ def _call(
     return out
 
 
-def _layer_norm64(x: Tensor, times: int) -> Tensor:
-    """LayerNorm (gain 1, bias 0) applied `times` times, in float64."""
+def _layer_norm64(ctx: Context, x: Tensor, times: int) -> Tensor:
+    """LayerNorm (gain 1, bias 0, the declared variant) applied `times` times, in float64."""
     y = x.double().cpu()
     for _ in range(times):
-        var = y.var(-1, unbiased=False, keepdim=True)
-        y = (y - y.mean(-1, keepdim=True)) / torch.sqrt(var + _LN_EPS)
+        y = layer_norm64(y, ctx.target.conventions, _LN_EPS)
     return y
 
 
@@ -121,6 +121,7 @@ def _layer_norm64(x: Tensor, times: int) -> Tensor:
     "layers.residual_path",
     clauses=("NORM-RESIDUAL", "NORM-POST-LN", "NORM-PRE-LN"),
     needs=("layers",),
+    conventions=("layer_norm_variance", "layer_norm_eps"),
 )
 def residual_path(ctx: Context) -> Check:
     """With every sublayer's output projection zeroed, a layer returns its input x (pre-LN)
@@ -136,8 +137,8 @@ def residual_path(ctx: Context) -> Check:
         x, memory = case.inputs(ctx)
         got = _call(ctx, layer, x, memory)
         times = _SUBLAYERS[case.kind] if case.norm == "post" else 0
-        want = _layer_norm64(x, times)
-        eps = float(torch.finfo(ctx.dtype).eps)
+        want = _layer_norm64(ctx, x, times)
+        eps = float(torch.finfo(ctx.precision).eps)
         bound = (8 * eps + times * _LN_EPS / 0.5) * max(1.0, max_abs(want))
         what = f"{case.norm}-LN {case.kind} layer with zeroed sublayers vs " + (
             f"LayerNorm applied {times} times to x" if times else "x"

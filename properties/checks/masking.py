@@ -4,14 +4,21 @@
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from torch import Tensor
 
-from ..compare import check_close, relative_bound
+from ..compare import check_close, check_rows, follows_policy, relative_bound
 from ..reference_math import attention64
 from ..registry import Check, Context, prop
 from ..strategies import AttentionCase, attention_cases, causal_attends, keep_tensor, key_keep
 from ._call import attend, need_weights
 
 _BIG = 100.0  # what a leak would add: far above any tolerance
+
+
+def expected(ctx: Context, q: Tensor, k: Tensor, v: Tensor, attends: Tensor | None) -> Tensor:
+    """The float64 formula's output with the target's declared score scale."""
+    scale = ctx.target.conventions.scale(q.shape[-1])
+    return attention64(q, k, v, attends, scale=scale)[0]
 
 
 @prop("masking.causal_no_future_leak", clauses=("MASK-CAUSAL-NO-LEAK",), needs=("attention",))
@@ -68,7 +75,7 @@ def causal_pattern(ctx: Context) -> Check:
     "masking.causal_alignment_as_declared",
     clauses=("MASK-CAUSAL-ALIGNMENT",),
     needs=("attention", "attention.unequal_causal"),
-    conventions=("causal_alignment",),
+    conventions=("causal_alignment", "fully_masked_row", "score_scale"),
 )
 def causal_alignment(ctx: Context) -> Check:
     """With query length != key length, the causal flag hides exactly the keys the declared
@@ -81,14 +88,14 @@ def causal_alignment(ctx: Context) -> Check:
         attends = causal_attends(case.q_len, case.k_len, alignment, ctx.device)
         q, k, v = case.qkv(ctx.dtype, ctx.device)
         out = attend(ctx, q, k, v, causal=True)[0]
-        want, _ = attention64(q, k, v, attends)
-        bound = relative_bound(ctx.tolerance.absolute, want)
-        check_close(
+        want = expected(ctx, q, k, v, attends)
+        check_rows(
             out,
             want,
-            bound,
-            f"causal attention vs the {alignment} mask (q_len={case.q_len}, k_len={case.k_len})",
             attends,
+            ctx.target.conventions.fully_masked_row,
+            relative_bound(ctx.tolerance.absolute, want),
+            f"causal attention vs the {alignment} mask (q_len={case.q_len}, k_len={case.k_len})",
         )
 
     return check
@@ -166,7 +173,12 @@ def masked_content_no_effect(ctx: Context) -> Check:
     return check
 
 
-@prop("masking.padding_and_causal_combine", clauses=("MASK-COMBINED",), needs=("attention",))
+@prop(
+    "masking.padding_and_causal_combine",
+    clauses=("MASK-COMBINED",),
+    needs=("attention",),
+    conventions=("fully_masked_row", "score_scale"),
+)
 def padding_and_causal_combine(ctx: Context) -> Check:
     """A padding mask together with the causal flag hides a key when either hides it."""
 
@@ -177,10 +189,12 @@ def padding_and_causal_combine(ctx: Context) -> Check:
         q, k, v = case.qkv(ctx.dtype, ctx.device)
         out = attend(ctx, q, k, v, pad, causal=True)[0]
         both = pad & causal_attends(case.q_len, case.k_len, "top_left", ctx.device)
-        want, _ = attention64(q, k, v, both)
-        check_close(
+        want = expected(ctx, q, k, v, both)
+        check_rows(
             out,
             want,
+            both,
+            ctx.target.conventions.fully_masked_row,
             relative_bound(ctx.tolerance.absolute, want),
             f"padding (keep={keep}) combined with causal vs the float64 formula",
         )
@@ -192,7 +206,7 @@ def padding_and_causal_combine(ctx: Context) -> Check:
     "masking.fully_masked_rows_follow_policy",
     clauses=("MASK-FULLY-MASKED-ROW",),
     needs=("attention", "attention.fully_masked_policy"),
-    conventions=("fully_masked_row",),
+    conventions=("fully_masked_row", "score_scale"),
 )
 def fully_masked_rows(ctx: Context) -> Check:
     """A query that may attend to no key returns what the target declared (zeros, NaN, or any
@@ -207,18 +221,10 @@ def fully_masked_rows(ctx: Context) -> Check:
         attends[:, :, row, :] = False
         q, k, v = case.qkv(ctx.dtype, ctx.device)
         out = attend(ctx, q, k, v, attends)[0]
-        masked = out[..., row, :]
         policy = ctx.target.conventions.fully_masked_row
-        if policy == "zeros" and not bool((masked == 0).all()):
-            raise AssertionError(
-                f"fully masked row {row} should be zeros, got {masked.flatten()[:6].tolist()}"
-            )
-        if policy == "nan" and not bool(torch.isnan(masked).all()):
-            raise AssertionError(f"fully masked row {row} should be NaN (declared)")
-        if policy == "finite" and not bool(torch.isfinite(masked).all()):
-            raise AssertionError(f"fully masked row {row} should be finite, got non-finite values")
+        follows_policy(out[..., row, :], policy, f"fully masked row {row}")
         others = [i for i in range(case.q_len) if i != row]
-        want, _ = attention64(q, k, v, attends)
+        want = expected(ctx, q, k, v, attends)
         check_close(
             out[..., others, :],
             want[..., others, :],

@@ -12,6 +12,8 @@ below 1e-10 per draw even counting the heavier tail of a variance estimate (chi-
 >= 0.44 and is caught.
 """
 
+import math
+
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,6 +25,17 @@ _L = 128
 _ACCEPT = 0.35
 
 
+def _weights(ctx: Context, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """The target's weights for float64 q, k. A target that declares another score scale s
+    gets q * (1/sqrt(d_k)) / s, so that its declared scale yields the notes' scores: the
+    statistics below then test the scale it declared (a target that declares "none" but
+    divides by sqrt(d_k) gives variance 1/d_k and is caught)."""
+    d_k = q.shape[-1]
+    q = q * (1 / math.sqrt(d_k)) / ctx.target.conventions.scale(d_k)
+    v = torch.zeros(*q.shape[:-1], 1, dtype=torch.float64)
+    return need_weights(attend(ctx, *(t.to(ctx.device, ctx.dtype) for t in (q, k, v)))[1])
+
+
 def _scores_from_weights(w: torch.Tensor) -> torch.Tensor:
     logw = w.double().log()
     if not bool(torch.isfinite(logw).all()):
@@ -30,7 +43,12 @@ def _scores_from_weights(w: torch.Tensor) -> torch.Tensor:
     return logw - logw.mean(-1, keepdim=True)
 
 
-@prop("scaling.score_variance_is_one", clauses=("SCALE-VARIANCE",), needs=("attention.weights",))
+@prop(
+    "scaling.score_variance_is_one",
+    clauses=("SCALE-VARIANCE",),
+    needs=("attention.weights",),
+    conventions=("score_scale",),
+)
 def score_variance(ctx: Context) -> Check:
     """For unit-variance q and k, the implementation's scaled scores have variance ~1 for any
     d_k (q.k has variance d_k; the 1/sqrt(d_k) scale brings it back to 1)."""
@@ -39,8 +57,7 @@ def score_variance(ctx: Context) -> Check:
     def check(d_k: int, seed: int) -> None:
         g = torch.Generator().manual_seed(seed)
         q, k = (torch.randn(1, 1, _L, d_k, generator=g, dtype=torch.float64) for _ in range(2))
-        v = torch.zeros(1, 1, _L, 1, dtype=torch.float64)
-        w = need_weights(attend(ctx, *(t.to(ctx.device, ctx.dtype) for t in (q, k, v)))[1])
+        w = _weights(ctx, q, k)
         t_stat = float(_scores_from_weights(w).var(-1, unbiased=True).mean())
         if abs(t_stat - 1.0) > _ACCEPT:
             raise AssertionError(
@@ -53,7 +70,10 @@ def score_variance(ctx: Context) -> Check:
 
 
 @prop(
-    "scaling.softmax_does_not_saturate", clauses=("SCALE-SATURATION",), needs=("attention.weights",)
+    "scaling.softmax_does_not_saturate",
+    clauses=("SCALE-SATURATION",),
+    needs=("attention.weights",),
+    conventions=("score_scale",),
 )
 def softmax_does_not_saturate(ctx: Context) -> Check:
     """The typical largest weight of a row does not grow with d_k: unit-variance q and k give
@@ -65,8 +85,7 @@ def softmax_does_not_saturate(ctx: Context) -> Check:
         means = {}
         for d_k in (16, 256):
             q, k = (torch.randn(1, 1, _L, d_k, generator=g, dtype=torch.float64) for _ in range(2))
-            v = torch.zeros(1, 1, _L, 1, dtype=torch.float64)
-            w = need_weights(attend(ctx, *(t.to(ctx.device, ctx.dtype) for t in (q, k, v)))[1])
+            w = _weights(ctx, q, k)
             means[d_k] = float(w.double().amax(-1).mean())
         # Mean max weight over 128 rows of 128 keys: ~0.03 +- 0.002 when scaled correctly;
         # near 1 when unscaled at d_k = 256.

@@ -1,0 +1,329 @@
+"""A family of correct implementations, one per combination of declarable conventions, and
+for each convention a broken twin that declares it but does otherwise (issue 17).
+
+Every member is written from the formula in the variant it declares: mask polarity x causal
+alignment x fully-masked-row policy x weights x score scale x statistics dtype x determinism
+at the attention level, and LayerNorm variance x eps placement x statistics dtype for the
+components. A correct member must pass every property in every dtype; a twin must fail.
+
+Members are reached by name as `tests.family:NAME` (the module's __getattr__ builds them), so
+the checker, the conformance table and `benchmarks.false_alarms --family` can load them in
+worker processes. `pairwise()` picks a covering set: every pair of values of two conventions
+appears together in at least one member; `product()` is every combination.
+"""
+
+import functools
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+from torch import Tensor
+from transformer_spec.properties.targets import (
+    ComponentSpec,
+    Conventions,
+    ScoreScale,
+    Target,
+    Unsupported,
+)
+
+
+def declaring(values: dict[str, Any]) -> Conventions:
+    """Conventions with these values, each difference from the reference's explained."""
+    base = Conventions()
+    why = "declared by this family member"
+    return Conventions(
+        **values, explanations={n: why for n, v in values.items() if v != getattr(base, n)}
+    )
+
+
+# ------------------------------------------------------------------ attention variants
+
+
+@dataclass(frozen=True)
+class Attn:
+    """What one attention kernel does (and, for a correct member, declares)."""
+
+    polarity: str = "true_attends"  # mask_polarity
+    alignment: str = "bottom_right"  # causal_alignment; "refuses" = None
+    empty_row: str = "zeros"  # fully_masked_row
+    weights: str = "per_head"
+    scale: str = "1/sqrt(d_k)"  # or "none" or a number as text
+    statistics: str = "build"  # statistics_dtype ("bfloat16" only as a twin's actual)
+    deterministic: bool = True
+
+    def scale_value(self) -> ScoreScale:
+        if self.scale in ("1/sqrt(d_k)", "none"):
+            return cast(ScoreScale, self.scale)
+        return float(self.scale)
+
+
+ATTN_CHOICES: dict[str, tuple[Any, ...]] = {
+    "polarity": ("true_attends", "true_blocks"),
+    "alignment": ("bottom_right", "top_left", "refuses"),
+    "empty_row": ("zeros", "nan", "finite", "unspecified"),
+    "weights": ("per_head", "none"),
+    "scale": ("1/sqrt(d_k)", "none", "0.25"),
+    "statistics": ("build", "float32"),
+    "deterministic": (True, False),
+}
+
+
+def _visible(q: Tensor, k: Tensor, mask: Tensor | None, causal: bool, how: Attn) -> Tensor | None:
+    """True where a query may attend, from the mask (in `how`'s polarity) and the flag."""
+    lq, lk = q.shape[-2], k.shape[-2]
+    attends = None if mask is None else (mask if how.polarity == "true_attends" else ~mask)
+    if causal:
+        if lq != lk and how.alignment == "refuses":
+            raise Unsupported("this kernel takes the causal flag only for equal lengths")
+        shift = lk - lq if how.alignment == "bottom_right" else 0
+        rows = torch.arange(lq, device=q.device)[:, None]
+        tri = torch.arange(lk, device=q.device)[None, :] <= rows + shift
+        attends = tri if attends is None else attends & tri
+    return attends
+
+
+def _softmax(scores: Tensor, attends: Tensor | None, how: Attn) -> Tensor:
+    """Masked softmax with the declared fully-masked-row behaviour."""
+    if attends is None:
+        return torch.softmax(scores, -1)
+    if how.empty_row == "finite":  # the "-1e9" style: an empty row averages every value
+        return torch.softmax(scores.masked_fill(~attends, torch.finfo(scores.dtype).min), -1)
+    w = torch.softmax(scores.masked_fill(~attends, -math.inf), -1)  # empty rows: NaN
+    if how.empty_row == "zeros":
+        return w.nan_to_num(0.0)
+    if how.empty_row == "unspecified":  # any value at all: here the mean of the values
+        return w.nan_to_num(1.0 / scores.shape[-1])
+    return w
+
+
+def make_attention(how: Attn) -> Callable[..., tuple[Tensor, Tensor | None]]:
+    scale = Conventions(score_scale=how.scale_value(), explanations={"score_scale": "family"}).scale
+
+    def attention(
+        q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        attends = _visible(q, k, mask, causal, how)
+        perm = None
+        if not how.deterministic:  # a kernel whose summation order varies (atomics, say)
+            perm = torch.randperm(k.shape[-2]).to(q.device)
+            k, v = k[..., perm, :], v[..., perm, :]
+            attends = None if attends is None else attends[..., perm]
+        scores = (q @ k.transpose(-2, -1)) * scale(q.shape[-1])
+        if how.statistics != "build":
+            scores = scores.to(getattr(torch, how.statistics))
+        w = _softmax(scores, attends, how).to(q.dtype)
+        out = w @ v
+        if perm is not None:
+            w = w[..., torch.argsort(perm)]
+        return out, (w if how.weights == "per_head" else None)
+
+    return attention
+
+
+def _attn_conventions(how: Attn) -> Conventions:
+    values: dict[str, Any] = {
+        "mask_polarity": how.polarity,
+        "causal_alignment": None if how.alignment == "refuses" else how.alignment,
+        "fully_masked_row": how.empty_row,
+        "weights": how.weights,
+        "score_scale": how.scale_value(),
+        "statistics_dtype": how.statistics,
+        "deterministic": how.deterministic,
+    }
+    return declaring(values)
+
+
+def attention_target(name: str, declared: Attn, actual: Attn | None = None) -> Target:
+    return Target(
+        name=name,
+        description=f"family: {declared}" + (f", but does {actual}" if actual else ""),
+        conventions=_attn_conventions(declared),
+        attention=make_attention(actual or declared),
+    )
+
+
+# ------------------------------------------------------------------ LayerNorm variants
+
+
+@dataclass(frozen=True)
+class Norm:
+    variance: str = "biased"
+    eps: str = "inside_sqrt"
+    statistics: str = "build"  # "bfloat16" only as a twin's actual
+
+
+NORM_CHOICES: dict[str, tuple[Any, ...]] = {
+    "variance": ("biased", "unbiased"),
+    "eps": ("inside_sqrt", "outside_sqrt"),
+    "statistics": ("build", "float32"),
+}
+
+
+class NormOnly:
+    """Components with a LayerNorm alone (the other component properties: not applicable)."""
+
+    positional_layout = "none"
+    embedding_scale = 1.0
+    layer_norm_eps = 1e-5
+
+    def __init__(self, spec: ComponentSpec, how: Norm) -> None:
+        self.spec, self.how = spec, how
+
+    def layer_norm(self, x: Tensor) -> Tensor:
+        y = x if self.how.statistics == "build" else x.to(getattr(torch, self.how.statistics))
+        centred = y - y.mean(-1, keepdim=True)
+        var = y.var(-1, unbiased=self.how.variance == "unbiased", keepdim=True)
+        eps = self.layer_norm_eps
+        if self.how.eps == "inside_sqrt":
+            out = centred / torch.sqrt(var + eps)
+        else:
+            out = centred / (torch.sqrt(var) + eps)
+        return out.to(x.dtype)
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None  # every other component: not offered
+
+
+def norm_target(name: str, declared: Norm, actual: Norm | None = None) -> Target:
+    values: dict[str, Any] = {
+        "layer_norm_variance": declared.variance,
+        "layer_norm_eps": declared.eps,
+        "statistics_dtype": declared.statistics,
+    }
+    how = actual or declared
+    return Target(
+        name=name,
+        description=f"family: {declared}" + (f", but does {actual}" if actual else ""),
+        conventions=declaring(values),
+        components=lambda spec: NormOnly(spec, how),  # type: ignore[arg-type,return-value]
+    )
+
+
+# ------------------------------------------------------------------ covering sets
+
+
+def pairwise(choices: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """A small set of combinations in which every pair of values of two fields appears
+    together at least once (greedy: each step takes the combination covering most new pairs;
+    ties go to the first in product order, so the set is the same on every run)."""
+    names = list(choices)
+    every = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices.values())]
+
+    def pairs(row: dict[str, Any]) -> set[tuple[str, Any, str, Any]]:
+        return {(a, row[a], b, row[b]) for a, b in itertools.combinations(names, 2)}
+
+    uncovered = set().union(*(pairs(r) for r in every))
+    chosen: list[dict[str, Any]] = []
+    while uncovered:
+        best = max(every, key=lambda r: len(pairs(r) & uncovered))
+        chosen.append(best)
+        uncovered -= pairs(best)
+    return chosen
+
+
+def product(choices: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    names = list(choices)
+    return [dict(zip(names, c, strict=True)) for c in itertools.product(*choices.values())]
+
+
+def _slug(value: Any) -> str:
+    text = str(value).replace("1/sqrt(d_k)", "isqrt").replace(".", "")
+    return {"True": "det", "False": "nondet"}.get(text, text)
+
+
+def _name(prefix: str, row: dict[str, Any]) -> str:
+    return prefix + "_" + "_".join(_slug(v) for v in row.values())
+
+
+# ------------------------------------------------------------------ broken twins
+
+# For each convention: (declared, actually done). Each twin differs from a correct member
+# in one convention only, so its failure is that convention's.
+ATTN_TWINS: dict[str, tuple[Attn, Attn]] = {
+    "polarity_inverted": (Attn(polarity="true_blocks"), Attn(polarity="true_attends")),
+    "bottom_right_does_top_left": (Attn(alignment="bottom_right"), Attn(alignment="top_left")),
+    "top_left_does_bottom_right": (Attn(alignment="top_left"), Attn(alignment="bottom_right")),
+    "zeros_gives_nan": (Attn(empty_row="zeros"), Attn(empty_row="nan")),
+    "nan_gives_zeros": (Attn(empty_row="nan"), Attn(empty_row="zeros")),
+    "finite_gives_nan": (Attn(empty_row="finite"), Attn(empty_row="nan")),
+    "weights_missing": (Attn(weights="per_head"), Attn(weights="none")),
+    "scale_none_does_sqrt": (Attn(scale="none"), Attn(scale="1/sqrt(d_k)")),
+    "scale_const_does_sqrt": (Attn(scale="0.25"), Attn(scale="1/sqrt(d_k)")),
+    "scale_sqrt_does_none": (Attn(), Attn(scale="none")),
+    "statistics_build_does_float32": (Attn(), Attn(statistics="float32")),
+    "statistics_float32_does_bfloat16": (Attn(statistics="float32"), Attn(statistics="bfloat16")),
+    "deterministic_draws_rng": (Attn(), Attn(deterministic=False)),
+}
+NORM_TWINS: dict[str, tuple[Norm, Norm]] = {
+    "biased_does_unbiased": (Norm(), Norm(variance="unbiased")),
+    "unbiased_does_biased": (Norm(variance="unbiased"), Norm()),
+    "inside_does_outside": (Norm(), Norm(eps="outside_sqrt")),
+    "outside_does_inside": (Norm(eps="outside_sqrt"), Norm()),
+    "statistics_build_does_bfloat16": (Norm(), Norm(statistics="bfloat16")),
+    "statistics_float32_does_bfloat16": (Norm(statistics="float32"), Norm(statistics="bfloat16")),
+}
+# The dtypes in which a twin's difference is visible: a float32 softmax inside a 16-bit build
+# is more accurate than the build, not wrong, so only float64 shows it; statistics in
+# bfloat16 show in the 32- and 64-bit builds. (A float32 LayerNorm inside a float64 build is
+# within what an unknown eps in [0, 1e-5] may change, so that twin is bfloat16.)
+TWIN_DTYPES: dict[str, tuple[str, ...]] = {
+    "statistics_build_does_float32": ("float64",),
+    "statistics_float32_does_bfloat16": ("float64", "float32"),
+    "statistics_build_does_bfloat16": ("float64", "float32"),
+}
+
+
+# ------------------------------------------------------------------ names
+
+
+def _members() -> dict[str, Callable[[], Target]]:
+    found: dict[str, Callable[[], Target]] = {}
+    for row in product(ATTN_CHOICES):
+        name = _name("attn", row)
+        found[name] = functools.partial(attention_target, name, Attn(**row))
+    for row in product(NORM_CHOICES):
+        name = _name("norm", row)
+        found[name] = functools.partial(norm_target, name, Norm(**row))
+    for twin, (declared, actual) in ATTN_TWINS.items():
+        name = f"twin_attn_{twin}"
+        found[name] = functools.partial(attention_target, name, declared, actual)
+    for twin, (declared_n, actual_n) in NORM_TWINS.items():
+        name = f"twin_norm_{twin}"
+        found[name] = functools.partial(norm_target, name, declared_n, actual_n)
+    return found
+
+
+MEMBERS = _members()
+
+
+def correct(full: bool = False) -> list[str]:
+    """The correct members' names: a pairwise covering set, or every combination."""
+    pick = product if full else pairwise
+    return [_name("attn", r) for r in pick(ATTN_CHOICES)] + [
+        _name("norm", r) for r in pick(NORM_CHOICES)
+    ]
+
+
+def twins() -> list[str]:
+    return [n for n in MEMBERS if n.startswith("twin_")]
+
+
+def twin_dtypes(name: str) -> tuple[str, ...]:
+    key = name.removeprefix("twin_attn_").removeprefix("twin_norm_")
+    return TWIN_DTYPES.get(key, ("float64", "float32", "bfloat16", "float16"))
+
+
+def spec(name: str) -> str:
+    """The checker's target argument for a member."""
+    return f"tests.family:{name}"
+
+
+def __getattr__(name: str) -> Callable[[], Target]:
+    if name in MEMBERS:
+        return MEMBERS[name]
+    raise AttributeError(f"module 'tests.family' has no member {name!r}")

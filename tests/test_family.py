@@ -1,0 +1,56 @@
+"""The family of correct implementations passes everything; every broken twin fails
+(issue 17: no false alarm on a correct implementation, whatever it honestly declares).
+
+The test suite runs the pairwise covering set; `benchmarks.false_alarms --family` runs the
+family over many seeds, and `--family-full` every combination."""
+
+import pytest
+import torch
+from transformer_spec.properties.registry import load_all
+from transformer_spec.properties.runner import run_cell
+
+from tests import family
+
+CPU = torch.device("cpu")
+DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def _failures(name: str, dtype: str, seed: int = 0) -> list[str]:
+    target = family.MEMBERS[name]()
+    cell = run_cell(
+        target, list(load_all().values()), device=CPU, dtype=DTYPES[dtype], profile="ci", seed=seed
+    )
+    ran = [r for r in cell.results if r.outcome != "not_applicable"]
+    assert ran, f"{name}: no property applied"
+    return [
+        f"{r.property}: {r.message.splitlines()[0] if r.message else ''}"
+        for r in ran
+        if r.outcome == "fail"
+    ]
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("name", family.correct())
+def test_a_correct_member_passes(name: str, dtype: str) -> None:
+    assert _failures(name, dtype) == []
+
+
+@pytest.mark.parametrize("name", family.twins())
+def test_a_broken_twin_fails(name: str) -> None:
+    for dtype in family.twin_dtypes(name):
+        assert _failures(name, dtype), f"{name} passed in {dtype}"
+
+
+def test_the_covering_set_covers_every_pair() -> None:
+    rows = family.pairwise(family.ATTN_CHOICES)
+    names = list(family.ATTN_CHOICES)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            for va in family.ATTN_CHOICES[a]:
+                for vb in family.ATTN_CHOICES[b]:
+                    assert any(r[a] == va and r[b] == vb for r in rows), (a, va, b, vb)
