@@ -319,7 +319,8 @@ class Guard:
                     f"{_first_difference(before, now.detach())}",
                 )
         if what in _RETURNS or what == "attention":
-            self._check_result(what, result, inputs, args, spec)
+            causal = kwargs.get("causal") is True  # a causal mask may leave a row no key
+            self._check_result(what, result, inputs, args, spec, causal)
         if what in _PURE and self.conventions.deterministic and self._repeated[what] < self.repeats:
             self._repeated[what] += 1
             again = self._invoke(what, fn, args, kwargs, device, False)
@@ -404,6 +405,7 @@ class Guard:
         inputs: list[tuple[str, Tensor]],
         args: tuple[Any, ...],
         spec: Spec | None,
+        causal: bool = False,
     ) -> None:
         allowed = _RETURNS.get(what, (tuple,))
         if not isinstance(result, allowed):
@@ -441,12 +443,14 @@ class Guard:
                 raise TargetFault(
                     "output", f"{what} returned {label} on {t.device}, expected {device}"
                 )
-        self._check_finite(what, result, inputs)
+        self._check_finite(what, result, inputs, causal)
 
-    def _check_finite(self, what: str, result: object, inputs: list[tuple[str, Tensor]]) -> None:
+    def _check_finite(
+        self, what: str, result: object, inputs: list[tuple[str, Tensor]], causal: bool = False
+    ) -> None:
         if not all(bool(torch.isfinite(t).all()) for _, t in inputs if t.is_floating_point()):
             return  # the property passed non-finite values on purpose
-        masked = any(t.dtype == torch.bool for _, t in inputs)
+        masked = causal or any(t.dtype == torch.bool for _, t in inputs)
         if masked and self.conventions.fully_masked_row in ("nan", "unspecified"):
             return  # NaN is the declared answer for a fully masked row
         for label, t in _tensors(result, "result"):
