@@ -23,6 +23,12 @@ NEEDS: dict[str, str] = {
     "mha": "target offers no multi-head attention module",
     "mha.weights": "target declares that its attention module returns no weights",
     "mha.per_head_weights": "target's attention module returns no per-head weights",
+    "mha.cross": "target's attention module is self-attention only (mha_inputs='self'): "
+    "queries cannot differ from keys and values, nor their lengths",
+    "mha.causal": "target's attention module is never causal (mha_causal='never')",
+    "mha.key_padding": "target's attention module takes no key padding mask "
+    "(mha_key_padding=False)",
+    "mha.unequal_causal": "target declares no causal alignment for unequal lengths",
     "model": "target offers no model",
     "components": "target offers no components (embedding, positions, norm, FFN, un-embedding)",
     "model.encoder_decoder": "target offers no encoder-decoder model",
@@ -119,6 +125,10 @@ def missing_need(p: Property, target: Target) -> str | None:
         "mha": target.mha is not None,
         "mha.weights": target.mha is not None and c.weights != "none",
         "mha.per_head_weights": target.mha is not None and c.weights == "per_head",
+        "mha.cross": target.mha is not None and target.mha_inputs == "cross",
+        "mha.causal": target.mha is not None and target.mha_causal != "never",
+        "mha.key_padding": target.mha is not None and target.mha_key_padding,
+        "mha.unequal_causal": target.mha is not None and c.causal_alignment is not None,
         "model": target.model is not None,
         "components": target.components is not None,
         "layers": target.layers is not None,

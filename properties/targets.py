@@ -37,6 +37,8 @@ StatisticsDtype = Literal["build", "float32"]
 LayerNormVariance = Literal["biased", "unbiased"]
 LayerNormEps = Literal["inside_sqrt", "outside_sqrt"]
 ModelKind = Literal["encoder_decoder", "decoder_only", "encoder_only"]
+MHAInputs = Literal["cross", "self"]
+MHACausal = Literal["argument", "always", "never"]
 ALL_DTYPES = ("float64", "float32", "bfloat16", "float16")
 
 
@@ -207,7 +209,12 @@ class MHA(Protocol):
     ) -> tuple[Tensor, Tensor | None]:
         """x (b, L, d_model); key_padding bool (b, Lk) in the declared polarity (True =
         may attend, or True = padded) or None; returns (b, Lq, d_model) and weights
-        (b, h, Lq, Lk), (b, Lq, Lk) if averaged, or None."""
+        (b, h, Lq, Lk), (b, Lq, Lk) if averaged, or None.
+
+        The target's `mha_*` fields say which calls the harness makes: with
+        mha_inputs="self", x_query and x_kv are the same tensor object; with mha_causal
+        "always" (or "never"), causal is always True (False); with mha_key_padding=False,
+        key_padding is always None."""
         ...
 
     def projections(self) -> Projections | None: ...
@@ -414,6 +421,16 @@ class Target:
     # property id or glob -> (factor >= 1, written reason): every bound of the matching
     # properties is multiplied by factor, and the reason is shown in the report.
     loosen: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+    # How the `mha` module can be called; every multi-head property adapts to it, and one
+    # that cannot is not applicable, with the reason.
+    # mha_inputs: "cross" (x_query and x_kv separate, lengths may differ) or "self" (one
+    #   input, as forward(x): the harness passes one tensor as both, lengths equal);
+    # mha_causal: "argument" (the `causal` flag is honoured), "always" (causal on every call,
+    #   as nanoGPT's CausalSelfAttention) or "never" (no causal mask, as an encoder's);
+    # mha_key_padding: False when the module takes no key padding mask.
+    mha_inputs: MHAInputs = "cross"
+    mha_causal: MHACausal = "argument"
+    mha_key_padding: bool = True
 
     def __post_init__(self) -> None:
         for pattern, (factor, reason) in self.loosen.items():
@@ -433,6 +450,32 @@ class Target:
         if self.layers is not None and not (self.layer_kinds and self.layer_norms):
             raise ValueError(
                 f"target {self.name!r}: a layer factory needs layer_kinds and layer_norms"
+            )
+        self._check_mha_form()
+
+    def _check_mha_form(self) -> None:
+        for name, allowed in (("mha_inputs", MHAInputs), ("mha_causal", MHACausal)):
+            if getattr(self, name) not in get_args(allowed):
+                raise ValueError(
+                    f"target {self.name!r}: {name}={getattr(self, name)!r}; expected one of "
+                    f"{list(get_args(allowed))}"
+                )
+        if not isinstance(self.mha_key_padding, bool):
+            raise ValueError(
+                f"target {self.name!r}: mha_key_padding={self.mha_key_padding!r}; expected "
+                "True or False"
+            )
+        form = (self.mha_inputs, self.mha_causal, self.mha_key_padding)
+        if self.mha is None and form != ("cross", "argument", True):
+            raise ValueError(
+                f"target {self.name!r}: mha_inputs, mha_causal and mha_key_padding describe "
+                "the multi-head module, and the target offers none (mha=None)"
+            )
+        if self.mha_inputs == "cross" and self.mha_causal == "always":
+            raise ValueError(
+                f"target {self.name!r}: mha_causal='always' needs mha_inputs='self'; a "
+                "cross-attention module is causal only on request (mha_causal='argument') "
+                "or never"
             )
 
 

@@ -1,5 +1,6 @@
 """Broken multi-head attention targets (see broken_targets.py for the pattern): each is the
-reference module's forward written out step by step (`Steps`) with ONE step wrong.
+reference module's forward written out step by step (`Steps`) with ONE step wrong, or
+nanoGPT's CausalSelfAttention (tests/self_attention_modules.py) with one line wrong.
 
 MUTANTS maps each factory name to the multihead properties that must catch it."""
 
@@ -7,12 +8,16 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from transformer_spec.properties import Target
+from transformer_spec.properties.adapters.self_attention import self_attention_target
 from transformer_spec.properties.builtin import ReferenceMHA
 from transformer_spec.properties.targets import MHASpec
 
 from transformer_spec import reference as R
+
+from .self_attention_modules import CausalSelfAttention
 
 
 class Steps(ReferenceMHA):
@@ -233,6 +238,78 @@ def fully_padded_gives_nan() -> Target:
     return _target("fully-padded-gives-nan", Bug)
 
 
+def top_left_declared_bottom_right() -> Target:
+    """Causal attention aligned top-left (query i sees keys 0..i, as SDPA's is_causal) in a
+    target that declares bottom-right (the default): equal lengths cannot tell them apart."""
+
+    class Bug(Steps):
+        def mask(
+            self, key_padding: Tensor | None, causal: bool, q: Tensor, k: Tensor
+        ) -> Tensor | None:
+            q_len, k_len = q.shape[-2], k.shape[-2]
+            c = R.causal_mask(q_len, k_len, alignment="top_left", device=q.device)
+            pad = R.padding_mask(key_padding) if key_padding is not None else None
+            return R.combine_masks(pad, c if causal else None)
+
+    return _target("top-left-declared-bottom-right", Bug)
+
+
+def padding_dropped_when_causal() -> Target:
+    """The causal mask replaces the key padding mask instead of combining with it."""
+
+    class Bug(Steps):
+        def mask(
+            self, key_padding: Tensor | None, causal: bool, q: Tensor, k: Tensor
+        ) -> Tensor | None:
+            return super().mask(None if causal else key_padding, causal, q, k)
+
+    return _target("padding-dropped-when-causal", Bug)
+
+
+def no_weights_when_causal() -> Target:
+    """Declares per-head weights, returns None for them on causal calls (a fused causal
+    path that cannot give weights)."""
+
+    class Bug(Steps):
+        @torch.no_grad()
+        def __call__(
+            self, x_query: Tensor, x_kv: Tensor, *, key_padding: Tensor | None, causal: bool
+        ) -> tuple[Tensor, Tensor | None]:
+            out, w = super().__call__(x_query, x_kv, key_padding=key_padding, causal=causal)
+            return out, None if causal else w
+
+    return _target("no-weights-when-causal", Bug)
+
+
+def nanogpt_q_k_swapped() -> Target:
+    """nanoGPT's CausalSelfAttention reading c_attn's thirds as k, q, v (the comment in
+    nanoGPT says "key, query, value"; the split is q, k, v)."""
+
+    class Bug(CausalSelfAttention):
+        def qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            q, k, v = super().qkv(x)
+            return k, q, v
+
+    return self_attention_target("nanogpt-q-k-swapped", Bug, causal="always")
+
+
+def nanogpt_view_without_transpose() -> Target:
+    """nanoGPT's CausalSelfAttention splitting heads with view(B, nh, T, hs), no transpose."""
+
+    class Bug(CausalSelfAttention):
+        def heads(self, t: Tensor) -> Tensor:
+            B, T, C = t.size()
+            return t.view(B, self.n_head, T, C // self.n_head)
+
+        def forward(self, x: Tensor) -> Tensor:
+            B, T, C = x.size()
+            y = F.scaled_dot_product_attention(*self.qkv(x), is_causal=True)
+            out: Tensor = self.c_proj(y.reshape(B, T, C))  # the inverse view, no transpose
+            return out
+
+    return self_attention_target("nanogpt-view-without-transpose", Bug, causal="always")
+
+
 FORMULA = "multihead.equals_concat_of_heads_then_W_O"
 WEIGHTS = "multihead.weights_from_W_Q_W_K_only"
 
@@ -244,7 +321,11 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "scale_sqrt_d_model": (FORMULA, WEIGHTS),
     "causal_ignored": ("multihead.causal_no_future_leak",),
     "key_padding_ignored": ("multihead.padded_keys_have_no_effect",),
-    "fully_padded_gives_nan": ("multihead.fully_padded_item_follows_policy",),
+    "fully_padded_gives_nan": (
+        "multihead.fully_padded_item_follows_policy",
+        "multihead.causal_alignment_as_declared",
+        "multihead.padding_and_causal_combine",
+    ),
     "averaged_weights_declared_per_head": ("multihead.weights_are_distributions_per_head", WEIGHTS),
     "weights_not_normalised": ("multihead.weights_are_distributions_per_head", WEIGHTS),
     "cross_kv_from_query": (
@@ -258,4 +339,9 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "keys_mix_positions": (FORMULA, "multihead.key_value_rows_are_a_set"),
     "keys_from_W_V": (FORMULA, WEIGHTS),
     "heads_talk": (FORMULA, WEIGHTS, "multihead.one_heads_queries_leave_other_heads_unchanged"),
+    "top_left_declared_bottom_right": ("multihead.causal_alignment_as_declared",),
+    "padding_dropped_when_causal": ("multihead.padding_and_causal_combine",),
+    "no_weights_when_causal": ("multihead.causal_weights_hide_future_keys",),
+    "nanogpt_q_k_swapped": (FORMULA,),
+    "nanogpt_view_without_transpose": (FORMULA,),
 }

@@ -16,7 +16,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import torch
@@ -24,6 +24,8 @@ from torch import Tensor
 from transformer_spec.properties.targets import (
     ComponentSpec,
     Conventions,
+    MHASpec,
+    Projections,
     ScoreScale,
     Target,
     Unsupported,
@@ -145,6 +147,113 @@ def attention_target(name: str, declared: Attn, actual: Attn | None = None) -> T
     )
 
 
+# ------------------------------------------------------------------ multi-head variants
+
+
+@dataclass(frozen=True)
+class Heads:
+    """A multi-head module: the attention variant inside, and how it can be called."""
+
+    attn: Attn = Attn()
+    weights: str = "per_head"  # per_head, averaged, none
+    inputs: str = "cross"  # mha_inputs
+    causal: str = "argument"  # mha_causal
+    key_padding: bool = True  # mha_key_padding
+    drops_padding_when_causal: bool = False  # a twin's bug (issue 20)
+
+
+MHA_CHOICES: dict[str, tuple[Any, ...]] = {
+    **{k: v for k, v in ATTN_CHOICES.items() if k != "weights"},
+    "weights": ("per_head", "averaged", "none"),
+    "inputs": ("cross", "self"),
+    "causal": ("argument", "always", "never"),
+    "key_padding": (True, False),
+}
+_ATTN_FIELDS = ("polarity", "alignment", "empty_row", "scale", "statistics", "deterministic")
+
+
+def _heads(row: dict[str, Any]) -> Heads:
+    attn = Attn(**{k: row[k] for k in _ATTN_FIELDS})
+    rest = {k: row[k] for k in ("weights", "inputs", "causal", "key_padding")}
+    return Heads(attn=attn, **rest)
+
+
+def _valid_heads(row: dict[str, Any]) -> bool:
+    return not (row["inputs"] == "cross" and row["causal"] == "always")
+
+
+class FamilyMHA:
+    """softmax(scale q k^T) v per head on columns i*d_k:(i+1)*d_k of X W + b, then W_O."""
+
+    def __init__(self, spec: MHASpec, how: Heads) -> None:
+        g = torch.Generator().manual_seed(spec.seed)
+        d = spec.d_model
+
+        def draw(*shape: int) -> Tensor:
+            t = torch.randn(*shape, generator=g, dtype=torch.float64) / math.sqrt(d)
+            return t.to(spec.device, spec.dtype)
+
+        self.W = {n: draw(d, d) for n in "QKVO"}
+        self.b = {n: draw(d) for n in "QKVO"}
+        self.n_heads, self.how = spec.n_heads, how
+        self.attend = make_attention(replace(how.attn, weights="per_head"))
+
+    def __call__(
+        self, x_query: Tensor, x_kv: Tensor, *, key_padding: Tensor | None, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        how = self.how
+        x_kv = x_query if how.inputs == "self" else x_kv
+        causal = {"always": True, "never": False}.get(how.causal, causal)
+        if how.drops_padding_when_causal and causal:
+            key_padding = None
+        mask = None if key_padding is None else key_padding[:, None, None, :]
+        q, k, v = (
+            self._split(x @ self.W[n] + self.b[n])
+            for x, n in ((x_query, "Q"), (x_kv, "K"), (x_kv, "V"))
+        )
+        z, w = self.attend(q, k, v, mask=mask, causal=causal)
+        b, _, lq, _ = z.shape
+        out = z.transpose(1, 2).reshape(b, lq, -1) @ self.W["O"] + self.b["O"]
+        assert w is not None
+        weights = {"per_head": w, "averaged": w.mean(1), "none": None}[how.weights]
+        return out, weights
+
+    def _split(self, t: Tensor) -> Tensor:
+        b, length, d = t.shape
+        return t.view(b, length, self.n_heads, d // self.n_heads).transpose(1, 2)
+
+    def projections(self) -> Projections:
+        W, b = self.W, self.b
+        return Projections(W["Q"], W["K"], W["V"], W["O"], b["Q"], b["K"], b["V"], b["O"])
+
+
+def mha_target(name: str, declared: Heads, actual: Heads | None = None) -> Target:
+    conventions = _attn_conventions(replace(declared.attn, weights="per_head"))
+    values = {f: getattr(conventions, f) for f in _CONVENTION_NAMES}
+    values["weights"] = declared.weights
+    how = actual or declared
+    return Target(
+        name=name,
+        description=f"family: {declared}" + (f", but does {actual}" if actual else ""),
+        conventions=declaring(values),
+        mha=lambda spec: FamilyMHA(spec, how),
+        mha_inputs=declared.inputs,  # type: ignore[arg-type]
+        mha_causal=declared.causal,  # type: ignore[arg-type]
+        mha_key_padding=declared.key_padding,
+    )
+
+
+_CONVENTION_NAMES = (
+    "mask_polarity",
+    "causal_alignment",
+    "fully_masked_row",
+    "weights",
+    "score_scale",
+    "statistics_dtype",
+    "deterministic",
+)
+
+
 # ------------------------------------------------------------------ LayerNorm variants
 
 
@@ -207,37 +316,55 @@ def norm_target(name: str, declared: Norm, actual: Norm | None = None) -> Target
 # ------------------------------------------------------------------ covering sets
 
 
-def pairwise(choices: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """A small set of combinations in which every pair of values of two fields appears
-    together at least once (greedy: each step takes the combination covering most new pairs;
-    ties go to the first in product order, so the set is the same on every run)."""
+Valid = Callable[[dict[str, Any]], bool]
+Row = dict[str, Any]
+
+
+@functools.cache
+def _pairwise(key: str) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    choices, valid = _SETS[key]
+    rows = product(choices, valid)
     names = list(choices)
-    every = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices.values())]
-
-    def pairs(row: dict[str, Any]) -> set[tuple[str, Any, str, Any]]:
-        return {(a, row[a], b, row[b]) for a, b in itertools.combinations(names, 2)}
-
-    uncovered = set().union(*(pairs(r) for r in every))
-    chosen: list[dict[str, Any]] = []
+    covers = [frozenset(itertools.combinations([(n, r[n]) for n in names], 2)) for r in rows]
+    uncovered = set().union(*covers)
+    chosen: list[Row] = []
     while uncovered:
-        best = max(every, key=lambda r: len(pairs(r) & uncovered))
-        chosen.append(best)
-        uncovered -= pairs(best)
-    return chosen
+        best = max(range(len(rows)), key=lambda i: len(covers[i] & uncovered))
+        chosen.append(rows[best])
+        uncovered -= covers[best]
+    return tuple(tuple(r.items()) for r in chosen)
 
 
-def product(choices: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+def pairwise(key: str) -> list[Row]:
+    """A small set of combinations of _SETS[key] in which every pair of values of two fields
+    that some valid combination holds appears together at least once (greedy: each step
+    takes the combination covering most new pairs; ties go to the first in product order,
+    so the set is the same on every run)."""
+    return [dict(r) for r in _pairwise(key)]
+
+
+def product(choices: dict[str, tuple[Any, ...]], valid: Valid | None = None) -> list[Row]:
     names = list(choices)
-    return [dict(zip(names, c, strict=True)) for c in itertools.product(*choices.values())]
+    rows = [dict(zip(names, c, strict=True)) for c in itertools.product(*choices.values())]
+    return [r for r in rows if valid is None or valid(r)]
 
 
-def _slug(value: Any) -> str:
-    text = str(value).replace("1/sqrt(d_k)", "isqrt").replace(".", "")
-    return {"True": "det", "False": "nondet"}.get(text, text)
+_SETS: dict[str, tuple[dict[str, tuple[Any, ...]], Valid | None]] = {
+    "attn": (ATTN_CHOICES, None),
+    "mha": (MHA_CHOICES, _valid_heads),
+    "norm": (NORM_CHOICES, None),
+}
+_BOOLEANS = {"deterministic": ("det", "nondet"), "key_padding": ("pad", "nopad")}
 
 
-def _name(prefix: str, row: dict[str, Any]) -> str:
-    return prefix + "_" + "_".join(_slug(v) for v in row.values())
+def _slug(field: str, value: Any) -> str:
+    if field in _BOOLEANS:
+        return _BOOLEANS[field][0 if value else 1]
+    return str(value).replace("1/sqrt(d_k)", "isqrt").replace(".", "")
+
+
+def _name(prefix: str, row: Row) -> str:
+    return prefix + "_" + "_".join(_slug(f, v) for f, v in row.items())
 
 
 # ------------------------------------------------------------------ broken twins
@@ -258,6 +385,20 @@ ATTN_TWINS: dict[str, tuple[Attn, Attn]] = {
     "statistics_build_does_float32": (Attn(), Attn(statistics="float32")),
     "statistics_float32_does_bfloat16": (Attn(statistics="float32"), Attn(statistics="bfloat16")),
     "deterministic_draws_rng": (Attn(), Attn(deterministic=False)),
+}
+MHA_TWINS: dict[str, tuple[Heads, Heads]] = {
+    "bottom_right_does_top_left": (Heads(), Heads(attn=Attn(alignment="top_left"))),
+    "per_head_returns_averaged": (Heads(), Heads(weights="averaged")),
+    "always_causal_is_not": (
+        Heads(inputs="self", causal="always"),
+        Heads(inputs="self", causal="never"),
+    ),
+    "never_causal_is": (Heads(causal="never"), Heads(causal="always", inputs="self")),
+    "drops_padding_when_causal": (Heads(), Heads(drops_padding_when_causal=True)),
+    "scale_none_does_sqrt": (
+        Heads(attn=Attn(scale="none")),
+        Heads(attn=Attn(scale="1/sqrt(d_k)")),
+    ),
 }
 NORM_TWINS: dict[str, tuple[Norm, Norm]] = {
     "biased_does_unbiased": (Norm(), Norm(variance="unbiased")),
@@ -282,19 +423,25 @@ TWIN_DTYPES: dict[str, tuple[str, ...]] = {
 
 
 def _members() -> dict[str, Callable[[], Target]]:
+    make: dict[str, Callable[[str, Row], Target]] = {
+        "attn": lambda name, row: attention_target(name, Attn(**row)),
+        "mha": lambda name, row: mha_target(name, _heads(row)),
+        "norm": lambda name, row: norm_target(name, Norm(**row)),
+    }
     found: dict[str, Callable[[], Target]] = {}
-    for row in product(ATTN_CHOICES):
-        name = _name("attn", row)
-        found[name] = functools.partial(attention_target, name, Attn(**row))
-    for row in product(NORM_CHOICES):
-        name = _name("norm", row)
-        found[name] = functools.partial(norm_target, name, Norm(**row))
-    for twin, (declared, actual) in ATTN_TWINS.items():
-        name = f"twin_attn_{twin}"
-        found[name] = functools.partial(attention_target, name, declared, actual)
-    for twin, (declared_n, actual_n) in NORM_TWINS.items():
-        name = f"twin_norm_{twin}"
-        found[name] = functools.partial(norm_target, name, declared_n, actual_n)
+    for key, (choices, valid) in _SETS.items():
+        for row in product(choices, valid):
+            name = _name(key, row)
+            found[name] = functools.partial(make[key], name, row)
+    twins: list[tuple[str, Callable[..., Target], dict[str, Any]]] = [
+        ("attn", attention_target, ATTN_TWINS),
+        ("mha", mha_target, MHA_TWINS),
+        ("norm", norm_target, NORM_TWINS),
+    ]
+    for key, build, table in twins:
+        for twin, (declared, actual) in table.items():
+            name = f"twin_{key}_{twin}"
+            found[name] = functools.partial(build, name, declared, actual)
     return found
 
 
@@ -303,10 +450,11 @@ MEMBERS = _members()
 
 def correct(full: bool = False) -> list[str]:
     """The correct members' names: a pairwise covering set, or every combination."""
-    pick = product if full else pairwise
-    return [_name("attn", r) for r in pick(ATTN_CHOICES)] + [
-        _name("norm", r) for r in pick(NORM_CHOICES)
-    ]
+    names = []
+    for key, (choices, valid) in _SETS.items():
+        rows = product(choices, valid) if full else pairwise(key)
+        names += [_name(key, r) for r in rows]
+    return names
 
 
 def twins() -> list[str]:
@@ -314,7 +462,7 @@ def twins() -> list[str]:
 
 
 def twin_dtypes(name: str) -> tuple[str, ...]:
-    key = name.removeprefix("twin_attn_").removeprefix("twin_norm_")
+    key = name.split("_", 2)[2]
     return TWIN_DTYPES.get(key, ("float64", "float32", "bfloat16", "float16"))
 
 

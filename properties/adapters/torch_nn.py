@@ -30,22 +30,18 @@ from ..targets import (
     ModelSpec,
     Projections,
     Target,
-    Unsupported,
 )
 
 _NN_POLARITY = "padding and masks use nn's polarity: True = must not attend"
 
 
 def causal_blocks(q_len: int, k_len: int, device: torch.device) -> Tensor:
-    """nn's boolean causal mask, True above the diagonal (blocked); square only, because
-    nn.Transformer's helper builds square masks and nn has no alignment rule for others."""
-    if q_len != k_len:
-        raise Unsupported(
-            f"torch.nn takes a caller-built causal mask; the adapter builds square ones only "
-            f"(q_len={q_len}, k_len={k_len})"
-        )
-    square = nn.Transformer.generate_square_subsequent_mask(q_len, device=device)
-    return torch.isinf(square)
+    """nn's boolean causal mask, True where a query must not attend. nn takes a caller-built
+    mask and has no alignment rule of its own; square, it is nn.Transformer's
+    generate_square_subsequent_mask; for unequal lengths the adapter aligns bottom-right
+    (query i sees keys 0 .. i + k_len - q_len, as with a KV cache), as it declares."""
+    rows = torch.arange(q_len, device=device)[:, None]
+    return torch.arange(k_len, device=device)[None, :] > rows + (k_len - q_len)
 
 
 def _additive(blocked: Tensor | None, dtype: torch.dtype) -> Tensor | None:
