@@ -3,14 +3,15 @@ seeds, per (target, dtype); prints failures per cell, which must be 0.
 
     python -m benchmarks.false_alarms [--seeds 20] [--first-seed 1] [--device cpu]
         [--dtype D ...] [--jobs N] [--known-failures docs/conformance-known.txt]
-        [--markdown docs/false-alarms.md] [--property ID-OR-GLOB ...] [--family | --family-full]
-        [TARGET ...]
+        [--markdown docs/false-alarms.md] [--json PATH] [--budget SECONDS]
+        [--property ID-OR-GLOB ...] [--family | --family-full] [TARGET ...]
 
 Targets default to every built-in target that runs on the device. `--family` checks instead
 the family of correct implementations of every declarable convention (tests/family.py, a
 pairwise covering set); `--family-full` every combination. A failure that the
 known-failures file names is a documented non-conformance, not a false alarm; it is counted
-apart. Exit 1 when any cell has a failure, 2 for bad options.
+apart. `--budget` starts no cell once that many seconds are spent; the report names the
+cells not run. Exit 1 when any cell has a failure, 2 for bad options.
 """
 
 import argparse
@@ -20,9 +21,10 @@ from collections import Counter
 
 import torch
 from transformer_spec.properties import conformance as C
-from transformer_spec.properties import loading
+from transformer_spec.properties import loading, report
 from transformer_spec.properties.runner import CellReport
 from transformer_spec.reference.config import DTYPES, parse_device
+from transformer_spec.spec import load_spec
 
 
 def _first_line(text: str) -> str:
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--known-failures")
     parser.add_argument("--markdown")
+    parser.add_argument("--json", help="also write every cell's results as JSON here")
+    parser.add_argument("--budget", type=float, metavar="SECONDS", help="start no cell after")
     parser.add_argument(
         "--property", action="append", default=[], help="only these ids or globs (repeatable)"
     )
@@ -92,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs: expected >= 1")
+    if args.budget is not None and not args.budget > 0:
+        parser.error(f"--budget {args.budget:g}: expected seconds > 0")
     dtypes = args.dtype or list(DTYPES)
     unknown = [d for d in dtypes if d not in DTYPES]
     if unknown:
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     start = time.perf_counter()
     cells: list[CellReport] = []
-    for cell in C.iter_table(jobs, known, args.jobs):  # progress, in case the run is cut short
+    for cell in C.iter_table(jobs, known, args.jobs, args.budget):  # progress as it goes
         cells.append(cell)
         for r in cell.results:
             if r.outcome == "fail":
@@ -127,10 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(dtypes)} dtypes x seeds {seeds.start}..{seeds.stop - 1} on {device}; "
         f"{len(cells)} cells, {args.jobs} worker(s), {wall:.0f} s wall."
     )
+    not_run = [f"{j.target} {j.dtype} seed {j.seed}" for j in jobs[len(cells) :]]
+    if not_run:
+        header += f" Not run, the {args.budget:g} s budget was spent: {len(not_run)} cells."
     text = render(cells, names, dtypes, header)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:
             f.write(text)
+    if args.json:
+        extra = {"not_run": not_run, "seeds": list(seeds)}
+        ran = {n: targets[n] for n in names}
+        doc = report.to_json(cells, ran, load_spec().version, extra)
+        with open(args.json, "w", encoding="utf-8") as f:
+            f.write(doc)
     print(text)
     return 1 if any(c.count("fail") for c in cells) else 0
 

@@ -8,6 +8,7 @@ name, so a worker needs nothing pickled but names.
 
 import concurrent.futures
 import multiprocessing
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -79,16 +80,37 @@ def run_table(jobs: list[Job], known: Sequence[KnownFailure], workers: int) -> l
 
 
 def iter_table(
-    jobs: list[Job], known: Sequence[KnownFailure], workers: int
+    jobs: list[Job], known: Sequence[KnownFailure], workers: int, budget: float | None = None
 ) -> Iterator[CellReport]:
-    """Cells in the order of `jobs`, each as soon as it and those before it are done."""
+    """Cells in the order of `jobs`, each as soon as it and those before it are done. With a
+    `budget` (seconds), no cell is started once it is spent and the cells not yet done are
+    dropped: the caller sees fewer cells than jobs (jobs[len(cells):] did not run)."""
+    deadline = None if budget is None else time.monotonic() + budget
     work = [(job, known) for job in jobs]
     if workers <= 1:
-        yield from map(_work, work)
+        for item in work:
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            yield _work(item)
         return
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(_work, work)
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+    spent = False
+    try:
+        for future in [pool.submit(_work, item) for item in work]:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                yield future.result(timeout=left)
+            except concurrent.futures.TimeoutError:
+                spent = True
+                return
+    finally:
+        # A cell still running past the budget would hold the run open until it ends: its
+        # worker is ended (the pool's own processes only; shutdown forgets them).
+        running = list((getattr(pool, "_processes", None) or {}).values()) if spent else []
+        pool.shutdown(wait=not spent, cancel_futures=True)  # queued cells never start
+        for process in running:
+            process.terminate()
 
 
 def _first_line(text: str) -> str:

@@ -75,7 +75,13 @@ def cell_text(cell: CellReport) -> list[str]:
     return lines
 
 
-def to_json(cells: list[CellReport], targets: dict[str, Target], spec_version: str) -> str:
+def to_json(
+    cells: list[CellReport],
+    targets: dict[str, Target],
+    spec_version: str,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """The run as one JSON document; `extra` adds top-level keys (a table's cells not run)."""
     doc = {
         "spec_version": spec_version,
         "environment": environment(),
@@ -91,6 +97,7 @@ def to_json(cells: list[CellReport], targets: dict[str, Target], spec_version: s
             for name, t in targets.items()
         },
         "cells": [asdict(cell) for cell in cells],
+        **(extra or {}),
     }
     return json.dumps(doc, indent=2)
 

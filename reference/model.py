@@ -112,6 +112,11 @@ class Model(nn.Module):
                 f"{name}: sequence reaches position {offset + tokens.shape[1]} but the positions "
                 f"table has max_len={cfg.max_len}"
             )
+        if torch.compiler.is_compiling():
+            # The range check reads two values back from the device: under torch.compile that
+            # is a graph break (and a sync) in every step, so a compiled model skips it; an id
+            # out of range then fails in the embedding lookup instead.
+            return
         lo, hi = int(tokens.min()), int(tokens.max())
         if lo < 0 or hi >= cfg.vocab_size:
             bad = lo if lo < 0 else hi

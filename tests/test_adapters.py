@@ -5,8 +5,10 @@ when an adapter declares the wrong convention (they can fail on code nobody here
 the fast paths named are the ones that run, and a missing `hf` extra is a clear exit 2."""
 
 import dataclasses
+import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
+from transformer_spec.properties import conformance as C
 from transformer_spec.properties.checks.model import _must_differ
 from transformer_spec.properties.loading import KnownFailure, known_reason, load_target
 from transformer_spec.properties.registry import Context, load_all
@@ -238,9 +241,41 @@ def test_table_of_named_targets(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert text in capsys.readouterr().out
 
 
+def test_table_at_its_budget_names_the_cells_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, doc = tmp_path / "table.md", tmp_path / "table.json"
+    argv = ["table", "torch-sdpa-math", "torch-mha", "--jobs", "1", "--budget", "1e-9"]
+    assert main([*argv, "--markdown", str(out), "--json", str(doc)]) == 0
+    assert "Not run, the 1e-09 s budget was spent: torch-sdpa-math (float32)" in out.read_text()
+    assert json.loads(doc.read_text())["not_run"] == [
+        "torch-sdpa-math (float32)",
+        "torch-mha (float32)",
+    ]
+    assert "2 cells not run" in capsys.readouterr().err
+
+
+def test_cells_in_workers_stop_at_the_budget() -> None:
+    jobs = [C.Job("torch-sdpa-math", "cpu", "float32", seed) for seed in range(4)]
+    start = time.monotonic()
+    cells = list(C.iter_table(jobs, [], workers=2, budget=0.5))
+    # The workers take longer than that to start: nothing is waited for, and they are ended.
+    assert len(cells) < len(jobs) and time.monotonic() - start < 30
+
+
+def test_table_json_and_property_options(tmp_path: Path) -> None:
+    doc = tmp_path / "table.json"
+    argv = ["table", "torch-sdpa-math", "--jobs", "1", "--property", "attention.permut*"]
+    assert main([*argv, "--json", str(doc)]) == 0
+    cells = json.loads(doc.read_text())["cells"]
+    assert [r["property"] for r in cells[0]["results"]] == ["attention.permutation_equivariant"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["table", "--budget", "0"], "--budget 0: expected seconds > 0"),
+        (["table", "--property", "no.such"], "--property ['no.such']: matches no property"),
         (["table", "--dtype", "float8"], "--dtype 'float8': expected one of"),
         (["table", "--jobs", "0"], "--jobs 0: expected >= 1"),
         (["table", "--device", "cuda:7"], "--device: 'cuda:7'"),
@@ -271,3 +306,18 @@ def test_committed_cpu_table_is_what_the_command_prints(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert out.read_text() == committed.read_text()
+
+
+@pytest.mark.parametrize("name", ["torch-sdpa-efficient", "torch-sdpa-cudnn-float"])
+def test_gpu_only_backends_are_not_applicable_on_the_cpu(name: str) -> None:
+    # Declared for cuda only: on the CPU every property says why it does not apply, and the
+    # CPU table leaves them out (it names them), instead of failing.
+    result = outcome(name, "attention.matches_float64_formula")
+    assert result.outcome == "not_applicable"
+    assert "target declares no support for cpu" in result.reason
+
+
+def test_cudnn_declares_its_fully_masked_rows_finite() -> None:
+    conventions = load_target("torch-sdpa-cudnn").conventions
+    assert conventions.fully_masked_row == "finite" and conventions.devices == ("cuda",)
+    assert "neither zeros nor the mean of V" in conventions.explanations["fully_masked_row"]

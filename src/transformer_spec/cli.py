@@ -320,14 +320,19 @@ def _table(args: argparse.Namespace) -> int:
     import torch
 
     from transformer_spec.properties import conformance as C
-    from transformer_spec.properties import loading
+    from transformer_spec.properties import loading, registry, report
+    from transformer_spec.spec import load_spec
 
     names = args.targets or C.all_targets()
     try:
         targets = {name: loading.load_target(name) for name in names}
-        dtypes, device, known = _cell_options(args, args.markdown)
+        dtypes, device, known = _cell_options(args, args.markdown, args.json)
         if args.jobs < 1:
             raise loading.UsageError(f"--jobs {args.jobs}: expected >= 1")
+        if args.budget is not None and not args.budget > 0:
+            raise loading.UsageError(f"--budget {args.budget:g}: expected seconds > 0")
+        if args.property and not registry.select(args.property):
+            raise loading.UsageError(f"--property {args.property}: matches no property")
     except loading.UsageError as err:
         print(f"transformer-spec table: {err}", file=sys.stderr)
         return 2
@@ -335,17 +340,30 @@ def _table(args: argparse.Namespace) -> int:
     if not args.targets:  # by default, only the targets that run on this device
         left_out = [n for n, t in targets.items() if device.type not in t.conventions.devices]
         names = [n for n in names if n not in left_out]
-    jobs = [C.Job(n, str(device), d, args.seed, args.call_timeout) for d in dtypes for n in names]
+    chosen = tuple(args.property or ())
+    jobs = [
+        C.Job(n, str(device), d, args.seed, args.call_timeout, chosen)
+        for d in dtypes
+        for n in names
+    ]
     start = time.perf_counter()
-    cells = C.run_table(jobs, known, args.jobs)
+    cells = list(C.iter_table(jobs, known, args.jobs, args.budget))
     wall = time.perf_counter() - start
     versions = f"torch {torch.__version__}" + C.transformers_version()
     command = " ".join(["transformer-spec table", *_table_words(args)])
-    header = f"`{command}`; {versions}; {len(names)} targets x {len(cells[0].results)} properties."
+    n_props = len(cells[0].results) if cells else 0
+    header = f"`{command}`; {versions}; {len(names)} targets x {n_props} properties."
     if left_out:
         header += f" Left out (they do not run on {device.type}): {', '.join(left_out)}."
+    not_run = [f"{j.target} ({j.dtype})" for j in jobs[len(cells) :]]
+    if not_run:
+        header += f" Not run, the {args.budget:g} s budget was spent: {', '.join(not_run)}."
+        print(f"warning: {len(not_run)} cells not run: the budget was spent", file=sys.stderr)
     text = C.render_markdown(cells, header, {n: t.description for n, t in targets.items()})
     written = _write(args.markdown, lambda: text)
+    extra = {"not_run": not_run, "left_out": left_out}
+    ran = {n: targets[n] for n in names}
+    written &= _write(args.json, lambda: report.to_json(cells, ran, load_spec().version, extra))
     print(text)
     print(f"{len(cells)} cells, {args.jobs} worker(s): {wall:.0f} s wall", file=sys.stderr)
     _warn_stale(known, cells)
@@ -362,6 +380,9 @@ def _table_words(args: argparse.Namespace) -> list[str]:
         words.append(f"--seed {args.seed}")
     if args.known_failures:
         words.append(f"--known-failures {args.known_failures}")
+    words += [f"--property {p}" for p in args.property or ()]
+    if args.budget is not None:
+        words.append(f"--budget {args.budget:g}")
     if args.targets:
         words += args.targets
     return words
@@ -475,6 +496,16 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
     )
     table.add_argument("--markdown", help="also write the table here")
+    table.add_argument("--json", help="also write every cell's results as JSON here")
+    table.add_argument(
+        "--property", action="append", help="only properties matching this id or glob (repeatable)"
+    )
+    table.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help="start no cell after this many seconds; the table names the cells not run",
+    )
     table.add_argument(
         "--known-failures",
         help="file: PROPERTY or TARGET/PROPERTY pattern per line, then the written reason",
