@@ -49,6 +49,12 @@ def check_close(got: Tensor, want: Tensor, bound: float, what: str, *extra: Tens
         raise AssertionError("\n".join(lines))
 
 
+def check_rows_sum_to_one(w: Tensor, bound: float, what: str) -> None:
+    """Every row of attention weights `w` (..., Lk) sums to 1 within `bound`."""
+    ones = torch.ones(w.shape[:-1], dtype=torch.float64)
+    check_close(w.double().sum(-1), ones, bound, what, w)
+
+
 def check_rows(
     got: Tensor, want: Tensor, attends: Tensor, policy: str, bound: float, what: str
 ) -> None:

@@ -3,7 +3,7 @@
 import torch
 from hypothesis import given
 
-from ..compare import check_close, max_abs, relative_bound
+from ..compare import check_close, check_rows_sum_to_one, max_abs, relative_bound
 from ..reference_math import attention64, attention_same_dtype
 from ..registry import Check, Context, prop
 from ..strategies import AttentionCase, attention_cases
@@ -20,13 +20,7 @@ def weights_are_distributions(ctx: Context) -> Check:
         w = need_weights(attend(ctx, q, k, v)[1])
         if bool((w < 0).any()):
             raise AssertionError(f"negative attention weight {float(w.min()):.3g}")
-        check_close(
-            w.double().sum(-1),
-            torch.ones(w.shape[:-1], dtype=torch.float64),
-            ctx.tolerance.rowsum,
-            "row sums of the attention weights",
-            w,
-        )
+        check_rows_sum_to_one(w, ctx.tolerance.rowsum, "row sums of the attention weights")
 
     return check
 

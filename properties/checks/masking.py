@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
 
-from ..compare import check_close, check_rows, follows_policy, relative_bound
+from ..compare import check_close, check_rows, check_rows_sum_to_one, follows_policy, relative_bound
 from ..reference_math import attention64
 from ..registry import Check, Context, prop
 from ..strategies import AttentionCase, attention_cases, causal_attends, keep_tensor, key_keep
@@ -124,12 +124,7 @@ def masked_keys_zero_weight(ctx: Context) -> Check:
                 f"(keep={keep}, declared polarity "
                 f"{ctx.target.conventions.mask_polarity})"
             )
-        check_close(
-            w.double().sum(-1),
-            torch.ones(w.shape[:-1], dtype=torch.float64),
-            ctx.tolerance.rowsum,
-            "row sums over the visible keys",
-        )
+        check_rows_sum_to_one(w, ctx.tolerance.rowsum, "row sums over the visible keys")
 
     return check
 

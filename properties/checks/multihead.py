@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
 
-from ..compare import check_close, max_abs, relative_bound, show
+from ..compare import check_close, check_rows_sum_to_one, max_abs, relative_bound, show
 from ..reference_math import attention64
 from ..registry import Check, Context, NotApplicable, prop
 from ..strategies import causal_attends, key_keep
@@ -415,12 +415,10 @@ def weights_are_distributions(ctx: Context) -> Check:
         w = need_weights(result[1])
         if bool((w < 0).any()):
             raise AssertionError(f"negative attention weight {float(w.min()):.3g}")
-        check_close(
-            w.double().sum(-1),
-            torch.ones(w.shape[:-1], dtype=torch.float64),
+        check_rows_sum_to_one(
+            w,
             ctx.tolerance.rowsum,
             f"row sums of the attention weights ({ctx.target.conventions.weights})",
-            w,
         )
 
     return check
@@ -874,13 +872,7 @@ def causal_weights(ctx: Context) -> Check:
                 f"weight {float(future.double().abs().max()):.3g} on a future key under the "
                 f"causal mask\\n{show('weights', w)}"
             )
-        check_close(
-            w.double().sum(-1),
-            torch.ones(w.shape[:-1], dtype=torch.float64),
-            ctx.tolerance.rowsum,
-            "row sums of the causal attention weights",
-            w,
-        )
+        check_rows_sum_to_one(w, ctx.tolerance.rowsum, "row sums of the causal attention weights")
         if compare:
             p = projections(module)
             what = "causal weights vs the causal softmax of the Q, K projections (float64)"
