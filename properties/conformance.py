@@ -6,17 +6,18 @@ Cells run in spawned worker processes (torch and fork mix badly); each loads its
 name, so a worker needs nothing pickled but names.
 """
 
-import concurrent.futures
-import multiprocessing
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from . import report
 from .adapters import THIRD_PARTY
 from .builtin import BUILTIN_TARGETS
 from .guard import DEFAULT_CALL_TIMEOUT
 from .loading import KnownFailure, apply_known, load_target
+from .progress import Progress, in_order, map_jobs
 from .registry import load_all, select
 from .runner import CellReport, run_cell
 from .tolerance import DTYPE_NAMES
@@ -52,7 +53,8 @@ class Job:
     properties: tuple[str, ...] = ()  # ids or globs; () for every property
 
 
-def run_job(job: Job, known: Sequence[KnownFailure] = ()) -> CellReport:
+def run_job(job: Job, known: Sequence[KnownFailure] = (), index: int = 0) -> CellReport:
+    """One cell; what it runs is noted for the heartbeat as job `index`."""
     target = load_target(job.target)
     dtype = {name: d for d, name in DTYPE_NAMES.items()}[job.dtype]
     props = select(list(job.properties)) if job.properties else list(load_all().values())
@@ -64,13 +66,14 @@ def run_job(job: Job, known: Sequence[KnownFailure] = ()) -> CellReport:
         profile="ci",
         seed=job.seed,
         call_timeout=job.call_timeout,
+        job=index,
     )
     apply_known(cell, known)
     return cell
 
 
-def _work(args: tuple[Job, Sequence[KnownFailure]]) -> CellReport:
-    return run_job(*args)
+def _work(index: int, args: tuple[Job, Sequence[KnownFailure]]) -> CellReport:
+    return run_job(*args, index=index)
 
 
 def run_table(jobs: list[Job], known: Sequence[KnownFailure], workers: int) -> list[CellReport]:
@@ -79,16 +82,30 @@ def run_table(jobs: list[Job], known: Sequence[KnownFailure], workers: int) -> l
 
 
 def iter_table(
-    jobs: list[Job], known: Sequence[KnownFailure], workers: int
+    jobs: list[Job],
+    known: Sequence[KnownFailure],
+    workers: int,
+    progress: Progress | None = None,
 ) -> Iterator[CellReport]:
-    """Cells in the order of `jobs`, each as soon as it and those before it are done."""
-    work = [(job, known) for job in jobs]
-    if workers <= 1:
-        yield from map(_work, work)
-        return
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(_work, work)
+    """Cells in the order of `jobs`, each as soon as it and those before it are done; with
+    `progress`, a line on stderr as each cell is done, in whatever order they finish."""
+    pairs = map_jobs(_work, [(job, known) for job in jobs], workers, progress)
+    yield from in_order(pairs if progress is None else _announce(pairs, progress))
+
+
+def _announce(
+    pairs: Iterator[tuple[int, CellReport]], progress: Progress
+) -> Iterator[tuple[int, CellReport]]:
+    for i, cell in pairs:
+        seconds = sum(r.seconds for r in cell.results)
+        na = f", {cell.count('not_applicable')} do not apply"
+        progress.line(
+            f"[{progress.done}/{progress.total}] {report.cell_name(cell)}: "
+            f"{report.counts_text(cell)}{na if cell.count('not_applicable') else ''} "
+            f"({seconds:.0f} s)",
+            sys.stderr,
+        )
+        yield i, cell
 
 
 def _first_line(text: str) -> str:
