@@ -94,6 +94,7 @@ def test_without_matplotlib_the_page_says_so_and_the_run_goes_on(tmp_path: Path)
     assert warning in run.stderr and "pip install 'transformer-spec[pictures]'" in run.stderr
     page = (tmp_path / "page.html").read_text()
     assert "No pictures: matplotlib is not installed" in page and "<img" not in page
+    assert not (tmp_path / "page_pictures").exists()  # no empty folder left behind
 
 
 @pytest.mark.parametrize(
