@@ -49,7 +49,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none", requires=["env"])
 def typecheck(session: nox.Session) -> None:
     _run(session, "mypy", "-p", "transformer_spec")
-    _run(session, "mypy", "--strict", "tests", "tools", "benchmarks", "noxfile.py")
+    _run(session, "mypy", "--strict", "tests", "tools", "benchmarks", "examples", "noxfile.py")
 
 
 @nox.session(venv_backend="none", requires=["env"])

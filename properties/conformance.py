@@ -6,18 +6,18 @@ Cells run in spawned worker processes (torch and fork mix badly); each loads its
 name, so a worker needs nothing pickled but names.
 """
 
-import concurrent.futures
-import multiprocessing
-import time
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from . import report
 from .adapters import THIRD_PARTY
 from .builtin import BUILTIN_TARGETS
 from .guard import DEFAULT_CALL_TIMEOUT
 from .loading import KnownFailure, apply_known, load_target
+from .progress import Progress, in_order, map_jobs
 from .registry import load_all, select
 from .runner import CellReport, run_cell
 from .tolerance import DTYPE_NAMES
@@ -53,7 +53,8 @@ class Job:
     properties: tuple[str, ...] = ()  # ids or globs; () for every property
 
 
-def run_job(job: Job, known: Sequence[KnownFailure] = ()) -> CellReport:
+def run_job(job: Job, known: Sequence[KnownFailure] = (), index: int = 0) -> CellReport:
+    """One cell; what it runs is noted for the heartbeat as job `index`."""
     target = load_target(job.target)
     dtype = {name: d for d, name in DTYPE_NAMES.items()}[job.dtype]
     props = select(list(job.properties)) if job.properties else list(load_all().values())
@@ -65,13 +66,14 @@ def run_job(job: Job, known: Sequence[KnownFailure] = ()) -> CellReport:
         profile="ci",
         seed=job.seed,
         call_timeout=job.call_timeout,
+        job=index,
     )
     apply_known(cell, known)
     return cell
 
 
-def _work(args: tuple[Job, Sequence[KnownFailure]]) -> CellReport:
-    return run_job(*args)
+def _work(index: int, args: tuple[Job, Sequence[KnownFailure]]) -> CellReport:
+    return run_job(*args, index=index)
 
 
 def run_table(jobs: list[Job], known: Sequence[KnownFailure], workers: int) -> list[CellReport]:
@@ -80,37 +82,33 @@ def run_table(jobs: list[Job], known: Sequence[KnownFailure], workers: int) -> l
 
 
 def iter_table(
-    jobs: list[Job], known: Sequence[KnownFailure], workers: int, budget: float | None = None
+    jobs: list[Job],
+    known: Sequence[KnownFailure],
+    workers: int,
+    progress: Progress | None = None,
+    budget: float | None = None,
 ) -> Iterator[CellReport]:
-    """Cells in the order of `jobs`, each as soon as it and those before it are done. With a
+    """Cells in the order of `jobs`, each as soon as it and those before it are done; with
+    `progress`, a line on stderr as each cell is done, in whatever order they finish. With a
     `budget` (seconds), no cell is started once it is spent and the cells not yet done are
     dropped: the caller sees fewer cells than jobs (jobs[len(cells):] did not run)."""
-    deadline = None if budget is None else time.monotonic() + budget
-    work = [(job, known) for job in jobs]
-    if workers <= 1:
-        for item in work:
-            if deadline is not None and time.monotonic() > deadline:
-                return
-            yield _work(item)
-        return
-    context = multiprocessing.get_context("spawn")
-    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
-    spent = False
-    try:
-        for future in [pool.submit(_work, item) for item in work]:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                yield future.result(timeout=left)
-            except concurrent.futures.TimeoutError:
-                spent = True
-                return
-    finally:
-        # A cell still running past the budget would hold the run open until it ends: its
-        # worker is ended (the pool's own processes only; shutdown forgets them).
-        running = list((getattr(pool, "_processes", None) or {}).values()) if spent else []
-        pool.shutdown(wait=not spent, cancel_futures=True)  # queued cells never start
-        for process in running:
-            process.terminate()
+    pairs = map_jobs(_work, [(job, known) for job in jobs], workers, progress, budget)
+    yield from in_order(pairs if progress is None else _announce(pairs, progress))
+
+
+def _announce(
+    pairs: Iterator[tuple[int, CellReport]], progress: Progress
+) -> Iterator[tuple[int, CellReport]]:
+    for i, cell in pairs:
+        seconds = sum(r.seconds for r in cell.results)
+        na = f", {cell.count('not_applicable')} do not apply"
+        progress.line(
+            f"[{progress.done}/{progress.total}] {report.cell_name(cell)}: "
+            f"{report.counts_text(cell)}{na if cell.count('not_applicable') else ''} "
+            f"({seconds:.0f} s)",
+            sys.stderr,
+        )
+        yield i, cell
 
 
 def _first_line(text: str) -> str:

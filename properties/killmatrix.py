@@ -6,13 +6,12 @@ the float32 killers again, in order, until one kills (the question there is only
 bug is still visible). Mutants run in worker processes, one reference copy at a time.
 """
 
-import concurrent.futures
-import multiprocessing
 import time
 from dataclasses import dataclass, field
 
 import torch
 
+from . import progress as P
 from .mutants import Mutant, StaleMutant, applied
 from .registry import Context, load_all
 from .runner import run_property
@@ -81,20 +80,24 @@ def _kill(ctx: Context, pid: str, seed: int) -> int:
     return max(result.examples, 1) if result.outcome == "fail" else 0
 
 
-def run_mutant(mutant: Mutant, properties: list[str], seed: int = 0) -> Row:
+def run_mutant(mutant: Mutant, properties: list[str], seed: int = 0, job: int = 0) -> Row:
+    """One row; what it runs is noted for the heartbeat as job `job`."""
     row = Row(mutant.name, mutant.bug, bf16_invisible=mutant.bf16_invisible)
     t0 = time.perf_counter()
     try:
         with applied(mutant) as builtin:
             target = builtin.reference_target("math")
             f32 = Context(target, CPU, torch.float32, tolerance_for(torch.float32, CPU))
-            for pid in (p for p in properties if reachable(mutant, p)):
+            reached = [p for p in properties if reachable(mutant, p)]
+            for i, pid in enumerate(reached, start=1):
+                P.note(job, f"{mutant.name}: {pid} ({i}/{len(reached)})")
                 n = _kill(f32, pid, seed)
                 if n:
                     row.kills[pid] = n
             if row.kills and not mutant.bf16_invisible:
                 bf16 = Context(target, CPU, torch.bfloat16, tolerance_for(torch.bfloat16, CPU))
                 for pid in row.kills:
+                    P.note(job, f"{mutant.name}: {pid} in bfloat16")
                     n = _kill(bf16, pid, seed)
                     if n:
                         row.bf16_killer, row.bf16_examples = pid, n
@@ -105,18 +108,25 @@ def run_mutant(mutant: Mutant, properties: list[str], seed: int = 0) -> Row:
     return row
 
 
-def _work(args: tuple[Mutant, list[str], int]) -> Row:
-    return run_mutant(*args)
+def _work(index: int, args: tuple[Mutant, list[str], int]) -> Row:
+    return run_mutant(*args, job=index)
 
 
-def run_all(mutants: list[Mutant], properties: list[str], jobs: int, seed: int = 0) -> list[Row]:
-    """Rows in catalogue order; `jobs` worker processes (spawned: torch and fork mix badly)."""
-    work = [(m, properties, seed) for m in mutants]
-    if jobs <= 1:
-        return [_work(w) for w in work]
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        return list(pool.map(_work, work))
+def run_all(
+    mutants: list[Mutant],
+    properties: list[str],
+    jobs: int,
+    seed: int = 0,
+    progress: P.Progress | None = None,
+) -> list[Row]:
+    """Rows in catalogue order; `jobs` worker processes (spawned: torch and fork mix badly).
+    With `progress`, each row is printed as soon as it is done."""
+    rows: dict[int, Row] = {}
+    for i, row in P.map_jobs(_work, [(m, properties, seed) for m in mutants], jobs, progress):
+        rows[i] = row
+        if progress is not None:
+            progress.line("\n".join(row_lines(row)))
+    return [rows[i] for i in range(len(mutants))]
 
 
 def uncaught_properties(rows: list[Row], properties: list[str]) -> list[str]:
@@ -136,24 +146,33 @@ def _bf16(row: Row) -> str:
     return f"{row.bf16_killer} ({row.bf16_examples})" if row.bf16_killer else "SURVIVED"
 
 
-def render_text(rows: list[Row], properties: list[str]) -> str:
-    """One block per mutant: the properties that kill it, each with the examples it took."""
-    out = []
-    for row in rows:
-        status = "ERROR" if row.error else ("SURVIVED" if row.survived else "killed")
-        out.append(f"{status:8s} {row.mutant} ({row.seconds:.1f}s): {row.bug}")
-        if row.error:
-            out.append(f"         {row.error}")
-        elif row.kills:
-            out.append(f"         float32: {len(row.kills)} properties: {_killers(row)}")
-            out.append(f"         bfloat16: {_bf16(row)}")
+def row_lines(row: Row) -> list[str]:
+    """One mutant: the properties that kill it, each with the examples it took."""
+    status = "ERROR" if row.error else ("SURVIVED" if row.survived else "killed")
+    out = [f"{status:8s} {row.mutant} ({row.seconds:.1f}s): {row.bug}"]
+    if row.error:
+        out.append(f"         {row.error}")
+    elif row.kills:
+        out.append(f"         float32: {len(row.kills)} properties: {_killers(row)}")
+        out.append(f"         bfloat16: {_bf16(row)}")
+    return out
+
+
+def summary_lines(rows: list[Row], properties: list[str]) -> list[str]:
+    """How many mutants each property catches, most first."""
     caught = {pid: sum(pid in r.kills for r in rows) for pid in properties}
-    out.append("")
-    out.append("mutants caught per property:")
+    out = ["", "mutants caught per property:"]
     out += [f"  {n:3d}  {pid}" for pid, n in sorted(caught.items(), key=lambda kv: -kv[1])]
     for pid, reason in NO_MUTANT_REASONS.items():
         out.append(f"  no mutant reaches {pid}: {reason}")
-    return "\n".join(out)
+    return out
+
+
+def render_text(rows: list[Row], properties: list[str]) -> str:
+    """Every row, then how many mutants each property catches."""
+    return "\n".join(
+        [line for row in rows for line in row_lines(row)] + summary_lines(rows, properties)
+    )
 
 
 def render_markdown(rows: list[Row], properties: list[str], header: str) -> str:

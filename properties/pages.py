@@ -1,9 +1,10 @@
 """Reports for people: one self-contained HTML page (inline CSS, pictures as data URIs, no
 network) and a short markdown summary for a CI job summary.
 
-The page: the run header (targets, conventions, environment), a summary per cell, a summary
-per spec section, each clause with its properties and their outcomes, the failures with
-their counterexamples and pictures, and the tolerances used."""
+The page: the verdict, a summary per cell, the failures with their counterexamples and
+pictures, a summary per spec section and the clauses this run checked with their outcomes
+(sections it did not touch are left out, the clauses it did not check folded into one list),
+the tolerances used, and the run header (targets, conventions, environment)."""
 
 import base64
 import html
@@ -12,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from transformer_spec.spec import Spec
+from transformer_spec.spec import Clause, Spec
 
+from .report import count
 from .runner import CellReport, Outcome, Result
 from .targets import Target
 
@@ -85,17 +87,17 @@ def _header(
     for name, t in targets.items():
         c = t.conventions
         out.append(f"<h3>Target <code>{_e(name)}</code></h3><p>{_e(t.description)}</p><table>")
-        for field in (
+        fields = (
             "mask_polarity",
             "causal_alignment",
             "fully_masked_row",
             "weights",
             "deterministic",
-        ):
-            why = c.explanations.get(field, "")
-            out.append(
-                f"<tr><th>{field}</th><td>{_e(getattr(c, field))}</td><td>{_e(why)}</td></tr>"
-            )
+        )
+        explained = bool(t.loosen) or any(c.explanations.get(f) for f in fields)
+        for field in fields:
+            why = f"<td>{_e(c.explanations.get(field, ''))}</td>" if explained else ""
+            out.append(f"<tr><th>{field}</th><td>{_e(getattr(c, field))}</td>{why}</tr>")
         for pattern, (factor, why) in t.loosen.items():
             out.append(
                 f"<tr><th>tolerance x{factor:g}</th><td>{_e(pattern)}</td><td>{_e(why)}</td></tr>"
@@ -116,53 +118,89 @@ def _summary(cells: Sequence[CellReport]) -> list[str]:
     return out
 
 
+def _clause_row(clause: Clause, cells_html: list[str]) -> str:
+    if clause.kind == "informative":
+        props = f'<span class="muted">not checked: {_e(clause.reason)}</span>'
+    elif clause.properties:
+        props = "<br>".join(f"<code>{_e(p)}</code>" for p in clause.properties)
+    else:
+        props = '<span class="muted">checked by the reference\'s tests</span>'
+    cid = _e(clause.id)
+    return (
+        f'<tr id="{cid}"><td><code>{cid}</code></td><td>{_e(clause.statement)}</td>'
+        f"<td>{props}</td>" + "".join(f"<td>{c}</td>" for c in cells_html) + "</tr>"
+    )
+
+
+def _results(clause: Clause, by_id: list[dict[str, Result]]) -> list[list[Result]]:
+    """Per cell, the results of the properties that check `clause`."""
+    return [[results[p] for p in clause.properties if p in results] for results in by_id]
+
+
 def _sections(spec: Spec, cells: Sequence[CellReport]) -> list[str]:
+    """Counts per spec section, then the clauses of each section that this run checked; the
+    clauses it did not check are folded into one list at the end."""
     by_id = [{r.property: r for r in cell.results} for cell in cells]
-    out = [
-        "<h2>By spec section</h2>",
-        '<p class="muted">Each count is one (clause, property) result: a property that checks '
-        "two clauses counts under both.</p>",
-        "<table><tr><th>section</th>",
-    ]
-    out += [f"<th>{LABEL[o]}</th>" for o in OUTCOMES] + ["</tr>"]
-    rows, details = [], []
+    rows, details, folded = [], [], []
+    head = "".join(f"<th>{_e(_cell_name(c))}</th>" for c in cells)
     for section in spec.sections:
         counts: Counter[str] = Counter()
         clause_rows = []
         for clause in section.clauses:
-            cells_html = []
-            for results in by_id:
-                found = [results[p] for p in clause.properties if p in results]
-                counts.update(r.outcome for r in found)
-                cells_html.append(
-                    " ".join(
-                        f'<span title="{_e(r.property)}">{_badge(r.outcome)}</span>' for r in found
-                    )
-                    or '<span class="muted">not run</span>'
-                )
-            if clause.kind == "informative":
-                props = f'<span class="muted">not checked: {_e(clause.reason)}</span>'
-            else:
-                props = "<br>".join(f"<code>{_e(p)}</code>" for p in clause.properties)
-            cid = _e(clause.id)
-            clause_rows.append(
-                f'<tr id="{cid}"><td><code>{cid}</code></td><td>{_e(clause.statement)}</td>'
-                f"<td>{props}</td>" + "".join(f"<td>{c}</td>" for c in cells_html) + "</tr>"
-            )
+            found = _results(clause, by_id)
+            if not any(found):
+                folded.append(_clause_row(clause, []))
+                continue
+            counts.update(r.outcome for rs in found for r in rs)
+            badges = [
+                " ".join(f'<span title="{_e(r.property)}">{_badge(r.outcome)}</span>' for r in rs)
+                or '<span class="muted">not run</span>'
+                for rs in found
+            ]
+            clause_rows.append(_clause_row(clause, badges))
+        if not clause_rows:
+            continue
         name = _e(section.name)
         rows.append(
             f'<tr data-section="{name}"><td><a href="#s-{name}">{_e(section.title)}</a></td>'
             + "".join(f'<td data-outcome="{o}">{counts[o]}</td>' for o in OUTCOMES)
             + "</tr>"
         )
-        head = "".join(f"<th>{_e(_cell_name(c))}</th>" for c in cells)
         details += [
-            f'<h3 id="s-{_e(section.name)}">{_e(section.title)}</h3>',
+            f'<h3 id="s-{name}">{_e(section.title)}</h3>',
             f"<table><tr><th>clause</th><th>statement</th><th>properties</th>{head}</tr>",
             *clause_rows,
             "</table>",
         ]
-    return out + rows + ["</table>", "<h2>Clauses</h2>"] + details
+    checked = len(spec.clauses) - len(folded)
+    out = [
+        "<h2>By spec section</h2>",
+        f'<p class="muted">This run checked {count(checked, "clause")} of '
+        f"{len(spec.clauses)}, in {count(len(rows), 'section')}. Each count is one (clause, "
+        "property) result: a property that checks two clauses counts under both.</p>",
+        "<table><tr><th>section</th>",
+        *[f"<th>{LABEL[o]}</th>" for o in OUTCOMES],
+        "</tr>",
+        *rows,
+        "</table>",
+        "<h2>Clauses</h2>",
+        *details,
+    ]
+    return out + _folded(folded)
+
+
+def _folded(rows: list[str]) -> list[str]:
+    """The clauses no property of this run checked: informative ones, structure ones (the
+    reference's tests check them) and those of properties the run left out."""
+    if not rows:
+        return []
+    return [
+        f'<details id="not-run"><summary>{count(len(rows), "clause")} that no property of this '
+        "run checked</summary>",
+        "<table><tr><th>clause</th><th>statement</th><th>checked by</th></tr>",
+        *rows,
+        "</table></details>",
+    ]
 
 
 def _failure(cell: CellReport, r: Result, statements: dict[str, str]) -> list[str]:
@@ -212,10 +250,11 @@ def render_html(
     notes: Sequence[str] = (),
 ) -> str:
     failed = sum(c.count("fail") for c in cells)
+    where = count(len(cells), "cell")
     verdict = (
-        f"FAILED: {failed} failing properties over {len(cells)} cells"
+        f"FAILED: {count(failed, 'failing property', 'failing properties')} in {where}"
         if failed
-        else f"OK: every applicable property passes in {len(cells)} cells"
+        else f"OK: every applicable property passes in {where}"
     )
     status = f'<p class="status {"bad" if failed else "ok"}" id="status">{verdict}</p>'
     body = [f"<h1>transformer-spec conformance report</h1>{status}"]
@@ -245,9 +284,11 @@ def render_summary(cells: Sequence[CellReport], notes: Sequence[str] = ()) -> st
     """A few lines of markdown: the verdict, the counts per cell, each failure in one line."""
     failed = sum(c.count("fail") for c in cells)
     verdict = (
-        f"FAILED: {failed} failing properties" if failed else "OK: every applicable property passes"
+        f"FAILED: {count(failed, 'failing property', 'failing properties')}"
+        if failed
+        else "OK: every applicable property passes"
     )
-    lines = ["## transformer-spec", "", f"**{verdict}** over {len(cells)} cells.", ""]
+    lines = ["## transformer-spec", "", f"**{verdict}** in {count(len(cells), 'cell')}.", ""]
     lines += [f"_{n}_" for n in notes]
     lines += [
         "| cell | " + " | ".join(LABEL[o] for o in OUTCOMES) + " |",

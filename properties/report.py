@@ -1,9 +1,12 @@
-"""The run's reports: the terminal text, a JSON document and JUnit XML."""
+"""The run's reports: the terminal text (streamed as each property finishes), a JSON
+document and JUnit XML."""
 
 import json
 import platform
 import sys
 import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -11,7 +14,8 @@ import torch
 
 from transformer_spec import __version__
 
-from .runner import CellReport
+from .registry import Property
+from .runner import CellReport, Result
 from .targets import Target
 
 
@@ -47,32 +51,138 @@ def header(target: Target) -> list[str]:
 TAGS = {
     "pass": "PASS",
     "fail": "FAIL",
-    "not_applicable": "N/A ",
+    "not_applicable": "N/A",
     "known_failure": "KNOWN",
     "convention": "CONV",
 }
+_INDENT = " " * 8  # under a result line's property column
 
 
-def cell_text(cell: CellReport) -> list[str]:
-    where = f"{cell.target} | {cell.device} | {cell.dtype}"
-    lines = [f"[{where} | profile {cell.profile} | seed {cell.seed}]"]
-    for r in cell.results:
-        tag = TAGS[r.outcome]
-        extra = f"  ({r.reason})" if r.reason else ""
-        extra += f"  [{r.tolerance_note}]" if r.tolerance_note else ""
-        lines.append(f"  {tag} {r.property:<48} {r.seconds:6.2f}s  {', '.join(r.clauses)}{extra}")
-        if r.outcome == "fail":
-            lines += [f"       {line}" for line in r.message.splitlines()]
-            lines += [f"       {line}" for line in r.counterexample.splitlines()]
-            if r.reproduce:
-                lines.append(f"       reproduce: {r.reproduce}")
-    lines.append(
-        f"  {cell.count('pass')} passed, {cell.count('fail')} failed, "
-        f"{cell.count('not_applicable')} not applicable, "
-        f"{cell.count('known_failure')} known failures, "
-        f"{cell.count('convention')} convention differences"
-    )
+def count(n: int, one: str, many: str = "") -> str:
+    """`1 cell`, `2 cells`; `many` where the plural is not `one` + s."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def cell_heading(target: str, device: str, dtype: str, profile: str, seed: int) -> str:
+    return f"[{target} | {device} | {dtype} | profile {profile} | seed {seed}]"
+
+
+def result_lines(r: Result, width: int, verbose: bool = False) -> list[str]:
+    """One result as it finishes: a line (property column `width` wide), and under a failure
+    its message, Hypothesis's counterexample and the command that reproduces it. A
+    not-applicable result has no line unless `verbose` (the cell's summary counts it)."""
+    if r.outcome == "not_applicable" and not verbose:
+        return []
+    extra = f"  ({r.reason})" if r.reason else ""
+    extra += f"  [{r.tolerance_note}]" if r.tolerance_note else ""
+    tag = TAGS[r.outcome]
+    lines = [f"  {tag:<5} {r.property:<{width}}  {r.seconds:6.2f}s  {', '.join(r.clauses)}{extra}"]
+    if r.outcome == "fail":
+        lines += [_INDENT + line for line in r.message.splitlines()]
+        lines += [_INDENT + line for line in r.counterexample.splitlines()]
+        if r.reproduce:
+            lines.append(f"{_INDENT}reproduce: {r.reproduce}")
     return lines
+
+
+def counts_text(cell: CellReport) -> str:
+    """`16 passed, 1 failed, 2 convention differences`: passed and failed always, the rest
+    when there are any; not-applicable results are left to `not_applicable_text`."""
+    parts = [f"{cell.count('pass')} passed", f"{cell.count('fail')} failed"]
+    if cell.count("convention"):
+        parts.append(count(cell.count("convention"), "convention difference"))
+    if cell.count("known_failure"):
+        parts.append(count(cell.count("known_failure"), "known failure"))
+    return ", ".join(parts)
+
+
+def not_applicable_text(cell: CellReport) -> str:
+    """The results that do not apply, in one line grouped by why (the reason up to its first
+    colon: a convention's explanation after it would make every reason distinct)."""
+    reasons = Counter(
+        r.reason.split(": ")[0].removeprefix("target offers ")
+        for r in cell.results
+        if r.outcome == "not_applicable"
+    )
+    if not reasons:
+        return ""
+    groups = "; ".join(f"{n} {why}" for why, n in reasons.most_common())
+    return f"{sum(reasons.values())} do not apply to this target ({groups})"
+
+
+def cell_summary(cell: CellReport, verbose: bool = False) -> list[str]:
+    lines = [f"  {counts_text(cell)}"]
+    if text := not_applicable_text(cell):
+        lines.append(f"  {text}" + ("" if verbose else "; --verbose lists them"))
+    return lines
+
+
+def cell_text(cell: CellReport, verbose: bool = False) -> list[str]:
+    """A whole cell at once: its heading, its results and its summary."""
+    width = max((len(r.property) for r in cell.results), default=0)
+    lines = [cell_heading(cell.target, cell.device, cell.dtype, cell.profile, cell.seed)]
+    for r in cell.results:
+        lines += result_lines(r, width, verbose)
+    return lines + cell_summary(cell, verbose)
+
+
+def cell_name(cell: CellReport) -> str:
+    return f"{cell.target} | {cell.device} | {cell.dtype}"
+
+
+def run_summary(cells: Sequence[CellReport]) -> list[str]:
+    """The end of a run: each failure in one line with the command that reproduces it, then
+    the verdict."""
+    failures = [(c, r) for c in cells for r in c.results if r.outcome == "fail"]
+    lines = []
+    if failures:
+        lines += ["", f"Failures ({len(failures)}):"]
+        for cell, r in failures:
+            first = r.message.strip().splitlines()[0] if r.message.strip() else ""
+            lines.append(f"  FAIL  {r.property} in {cell_name(cell)}: {first}")
+            if r.reproduce:
+                lines.append(f"{_INDENT}reproduce: {r.reproduce}")
+    return [*lines, "", verdict(cells)]
+
+
+def verdict(cells: Sequence[CellReport]) -> str:
+    """`OK: 0 failing properties in 2 cells (146 passed)`, or FAILED with the count."""
+    failed = sum(c.count("fail") for c in cells)
+    passed = sum(c.count("pass") + c.count("convention") for c in cells)
+    applicable = sum(len(c.results) - c.count("not_applicable") for c in cells)
+    word = "FAILED" if failed else "OK"
+    return (
+        f"{word}: {count(failed, 'failing property', 'failing properties')} in "
+        f"{count(len(cells), 'cell')} ({passed} of {applicable} applicable results passed)"
+    )
+
+
+def level(p: Property) -> str:
+    """The adapter level a property needs: the first part of its first need."""
+    return p.needs[0].split(".")[0]
+
+
+def property_rows(props: Sequence[Property]) -> list[dict[str, Any]]:
+    """`check --list --json`: each property with its clauses and what it needs."""
+    return [
+        {
+            "id": p.id,
+            "level": level(p),
+            "needs": list(p.needs),
+            "clauses": list(p.clauses),
+            "description": p.doc,
+        }
+        for p in props
+    ]
+
+
+def property_listing(props: Sequence[Property]) -> list[str]:
+    """`check --list`: aligned columns, id, adapter level, clauses."""
+    width = max((len(p.id) for p in props), default=0)
+    levels = max((len(level(p)) for p in props), default=0)
+    lines = [f"{'property':<{width}}  {'level':<{levels}}  clauses"]
+    lines += [f"{p.id:<{width}}  {level(p):<{levels}}  {', '.join(p.clauses)}" for p in props]
+    return [*lines, "", f"{count(len(props), 'property', 'properties')}"]
 
 
 def to_json(

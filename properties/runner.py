@@ -25,6 +25,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.reporting import with_reporter
 
+from . import progress
 from .guard import (
     DEFAULT_CALL_TIMEOUT,
     Guard,
@@ -72,6 +73,7 @@ class Result:
 
 
 OnFailure = Callable[["Result", list[Recorded], Context], None]
+OnResult = Callable[["Result"], None]
 
 
 @dataclass
@@ -264,7 +266,11 @@ def run_cell(
     reproduce_prefix: str = "",
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
     on_failure: OnFailure | None = None,
+    on_result: OnResult | None = None,
+    job: int = 0,
 ) -> CellReport:
+    """Every property in one cell. `on_result(result)` is called as each one finishes
+    (the CLI prints it then); what is running is noted for the heartbeat as job `job`."""
     ctx = Context(target=target, device=device, dtype=dtype, tolerance=tolerance_for(dtype, device))
     report = CellReport(
         target=target.name,
@@ -274,17 +280,19 @@ def run_cell(
         seed=seed,
         tolerance=asdict(ctx.tolerance),
     )
-    for p in properties:
+    for i, p in enumerate(properties, start=1):
+        progress.note(job, f"{target.name} {report.dtype} {p.id} ({i}/{len(properties)})")
         cmd = f"{reproduce_prefix} --property {p.id}" if reproduce_prefix else ""
-        report.results.append(
-            run_property(
-                p,
-                ctx,
-                profile=profile,
-                seed=seed,
-                reproduce=cmd,
-                call_timeout=call_timeout,
-                on_failure=on_failure,
-            )
+        result = run_property(
+            p,
+            ctx,
+            profile=profile,
+            seed=seed,
+            reproduce=cmd,
+            call_timeout=call_timeout,
+            on_failure=on_failure,
         )
+        report.results.append(result)
+        if on_result is not None:
+            on_result(result)
     return report

@@ -3,6 +3,7 @@ TRAIN-TEACHER-FORCING, GEN-GREEDY). The encoder reads random symbols, the decode
 them back; greedy decoding from <START> is scored by token accuracy."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -33,17 +34,27 @@ def copy_batch(
 
 
 def train_copy_task(
-    *, length: int = 10, n_symbols: int = 10, steps: int = 500, batch: int = 64, seed: int = 0
+    *,
+    length: int = 10,
+    n_symbols: int = 10,
+    steps: int = 500,
+    batch: int = 64,
+    seed: int = 0,
+    on_step: Callable[[int, float], None] | None = None,
+    every: int = 50,
 ) -> CopyTaskResult:
     """Train a small post-LN encoder-decoder (2 + 2 layers, d_model 64, 4 heads) with AdamW,
     a linear warm-up (100 steps, or half of a shorter run), a linear decay to zero and
-    gradient clipping, then greedy-decode 1000 fresh sequences."""
+    gradient clipping, then greedy-decode 1000 fresh sequences. `on_step(step, loss)` is
+    called every `every` steps and after the last one (the CLI prints progress)."""
     if n_symbols < 2 or length < 1:
         raise ValueError(
             f"n_symbols, length: need >= 2 symbols and length >= 1, got {n_symbols}, {length}"
         )
     if steps < 1 or batch < 1:
         raise ValueError(f"steps, batch: need >= 1 each, got {steps}, {batch}")
+    if every < 1:
+        raise ValueError(f"every: need >= 1, got {every}")
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     config = TransformerConfig(
@@ -67,7 +78,7 @@ def train_copy_task(
     )
     g = torch.Generator().manual_seed(seed)
     loss = torch.tensor(float("nan"))
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         src, tgt = copy_batch(batch, length=length, n_symbols=n_symbols, config=config, generator=g)
         loss = teacher_forced_loss(model, tgt, src=src)
         opt.zero_grad()
@@ -75,6 +86,8 @@ def train_copy_task(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         schedule.step()
+        if on_step is not None and (step % every == 0 or step == steps):
+            on_step(step, float(loss.detach()))
     model.eval()
     held_out = torch.Generator().manual_seed(seed + 1)
     src, _ = copy_batch(1000, length=length, n_symbols=n_symbols, config=config, generator=held_out)

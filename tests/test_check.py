@@ -1,6 +1,7 @@
 """`transformer-spec check`: exit codes, one-line usage errors, reports, known failures."""
 
 import json
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -32,9 +33,13 @@ def test_broken_targets_fail_with_a_counterexample(
 ) -> None:
     assert main(["check", f"{BROKEN}:{factory}", "--profile", "ci"]) == 1
     out = capsys.readouterr().out
-    assert f"FAIL {property_id}" in out
+    assert re.search(rf"FAIL +{re.escape(property_id)} ", out)
     assert "Failing test case" in out  # Hypothesis's shrunk example
     assert f"reproduce: transformer-spec check {BROKEN}:{factory}" in out
+    summary = out[out.index("\nFailures (") :]  # the failures again, at the end
+    assert f"FAIL  {property_id} in " in summary and summary.rstrip().endswith(
+        "applicable results passed)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,9 +118,9 @@ def test_target_modules_that_cannot_be_loaded(
 def test_a_report_that_cannot_be_written_after_the_run_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import transformer_spec.cli as cli
+    from transformer_spec import _options
 
-    monkeypatch.setattr(cli, "_writable", lambda path: None)  # the folder vanishes mid-run
+    monkeypatch.setattr(_options, "writable", lambda path: None)  # the folder vanishes mid-run
     args = ["check", "--property", "attention.matches_float64_formula"]
     assert main([*args, "--json", str(tmp_path / "gone" / "r.json")]) == 2
     captured = capsys.readouterr()
@@ -213,3 +218,30 @@ def test_a_loosened_tolerance_needs_a_reason_and_is_reported(
         "tolerance x1e+06 for attention.matches_float64_formula: the kernel approximates exp" in out
     )
     assert "[tolerance x1e+06: the kernel approximates exp" in out
+
+
+def test_results_stream_aligned_and_not_applicable_ones_are_counted_not_listed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A single-kernel target in every dtype: a line per applicable property, each cell's
+    not-applicable properties in one line; `--verbose` lists them."""
+    argv = ["check", f"{BROKEN}:no_scale", "--dtype", "all", "--property", "*e*"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "N/A" not in out and "not applicable" not in out
+    assert out.count("do not apply to this target (") == 4 and "--verbose lists them" in out
+    streamed = out[: out.index("\nFailures (")].splitlines()
+    lines = [line for line in streamed if re.match(r"  (PASS|FAIL|CONV|KNOWN) ", line)]
+    assert lines and len(lines) % 4 == 0, lines  # the same applicable properties per cell
+    columns = {re.search(r"\d+\.\d\ds  ", line).start() for line in lines}  # type: ignore[union-attr]
+    assert len(columns) == 1, lines  # the seconds column is aligned, long ids or not
+    assert main([*argv, "--verbose"]) == 1
+    verbose = capsys.readouterr().out
+    assert "  N/A   model." in verbose and "(target offers no model)" in verbose
+
+
+def test_wording_is_singular_for_one(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["check", f"{BROKEN}:no_scale", "--property", "scaling.score_variance_is_one"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: 1 failing property in 1 cell (0 of 1 applicable results passed)" in out

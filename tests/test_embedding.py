@@ -19,6 +19,7 @@ def test_scaled_embedding_multiplies_by_sqrt_d_model() -> None:
 
 
 def test_pretrained_matrix_is_loaded_and_keeps_training() -> None:
+    # spec: EMB-INIT, EMB-TRAINABLE
     emb = R.TokenEmbedding(5, 4)
     pretrained = torch.arange(20, dtype=torch.float32).reshape(5, 4)
     emb.load_pretrained(pretrained)

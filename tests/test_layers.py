@@ -30,6 +30,7 @@ def test_layer_norm_eps_is_used() -> None:
 
 @pytest.mark.parametrize("placement", ["post", "pre"])
 def test_residual_around_a_zero_sublayer_is_the_identity_or_its_norm(placement: str) -> None:
+    # spec: NORM-POST-LN, NORM-PRE-LN
     res = R.Residual(8, placement=placement, eps=1e-5, dropout=0.0).double()  # type: ignore[arg-type]
     x = torch.randn(2, 3, 8, dtype=torch.float64)
     out = res(x, torch.zeros_like)

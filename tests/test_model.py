@@ -19,12 +19,14 @@ def _logits(model: R.AnyModel, tgt: torch.Tensor, src: torch.Tensor) -> torch.Te
 
 
 def test_gpt2_small_has_exactly_124_439_808_parameters() -> None:
+    # spec: MHA-GPT2-SMALL
     model = R.build_model(R.gpt2_small_config())
     assert R.count_parameters(model) == 124_439_808
     assert model.unembed.W.weight is model.embed.tokens.M  # tied
 
 
 def test_base_preset_is_the_original_model() -> None:
+    # spec: ARCH-ORIGINAL-CONFIG, MHA-DMODEL-EQ-H-DK
     cfg = R.base_config()
     assert (cfg.n_encoder_layers, cfg.n_decoder_layers, cfg.d_model, cfg.n_heads, cfg.d_ff) == (
         6,
@@ -38,6 +40,7 @@ def test_base_preset_is_the_original_model() -> None:
 
 
 def test_layers_have_two_and_three_sublayers() -> None:
+    # spec: ENC-TWO-SUBLAYERS, DEC-THREE-SUBLAYERS, ARCH-DECODER-ONLY
     model = R.build_model(tiny_config())
     assert isinstance(model, R.EncoderDecoderModel)
     for enc in model.encoder.layers:

@@ -43,7 +43,7 @@ def test_a_mutants_page_shows_the_failing_clause_and_its_picture(tmp_path: Path)
     code, folder = _report(tmp_path, MUTANT, LEAK, PLAIN)
     assert code == 1
     page = (folder / "page.html").read_text()
-    assert 'id="status">FAILED: 1 failing properties over 1 cells' in page
+    assert 'id="status">FAILED: 1 failing property in 1 cell<' in page
     assert f'data-property="{LEAK}"' in page and "MASK-CAUSAL-NO-LEAK" in page
     assert page.count("data:image/png;base64,") == 1
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing from the network
@@ -55,7 +55,7 @@ def test_a_mutants_page_shows_the_failing_clause_and_its_picture(tmp_path: Path)
     assert Path(picture).parent == folder / "page_pictures" and Path(picture).stat().st_size > 5000
     assert result[PLAIN]["pictures"] == []
     summary = (folder / "summary.md").read_text()
-    assert "**FAILED: 1 failing properties** over 1 cells." in summary
+    assert "**FAILED: 1 failing property** in 1 cell." in summary
     assert f"- `{LEAK}` (MASK-CAUSAL-NO-LEAK) on mutant:causal-off-by-one, cpu, float32:" in summary
 
 
@@ -66,8 +66,7 @@ def test_the_reference_page_is_all_green(tmp_path: Path) -> None:
     assert 'class="status ok" id="status">OK' in page
     assert 'class="o fail"' not in page and "<h2>Failures</h2>" not in page
     assert (
-        "**OK: every applicable property passes** over 1 cells."
-        in (folder / "summary.md").read_text()
+        "**OK: every applicable property passes** in 1 cell." in (folder / "summary.md").read_text()
     )
 
 
@@ -95,6 +94,7 @@ def test_without_matplotlib_the_page_says_so_and_the_run_goes_on(tmp_path: Path)
     assert warning in run.stderr and "pip install 'transformer-spec[pictures]'" in run.stderr
     page = (tmp_path / "page.html").read_text()
     assert "No pictures: matplotlib is not installed" in page and "<img" not in page
+    assert not (tmp_path / "page_pictures").exists()  # no empty folder left behind
 
 
 @pytest.mark.parametrize(
@@ -146,3 +146,29 @@ def test_the_page_renders_in_a_browser_with_its_numbers_and_pictures(tmp_path: P
     shot = folder / "shot.png"
     run = _chromium("--window-size=1200,1600", f"--screenshot={shot}", url)
     assert run.returncode == 0 and shot.stat().st_size > 20_000, run.stderr
+
+
+def test_a_filtered_page_shows_what_was_run(tmp_path: Path) -> None:
+    """`--property 'masking.*'`: only the masking section is counted and its clauses shown;
+    every other clause is folded into one list; no all-zero section rows, no empty column,
+    no "1 cells"."""
+    from transformer_spec.properties.registry import checked_by, select
+    from transformer_spec.spec import load_spec
+
+    code, folder = _report(tmp_path, "reference-math", "masking.*")
+    assert code == 0
+    page = (folder / "page.html").read_text()
+    assert re.findall(r'data-section="(\w+)"', page) == ["masking"]
+    run = {c for p in select(["masking.*"]) for c in p.clauses}
+    shown = re.findall(
+        r'<tr id="([A-Z0-9-]+)"><td><code>[^<]*</code></td><td>[^<]*</td><td>'
+        r"[^\n]*?</td><td>",
+        page,
+    )
+    assert set(shown) == run
+    folded = page[page.index('<details id="not-run">') :]
+    total = len(load_spec(checked_by()).clauses)
+    assert f"{total - len(run)} clauses that no property of this run checked" in folded
+    assert f"This run checked {len(run)} clauses of {total}, in 1 section." in page
+    assert "not run</span>" not in page  # nothing listed as not run outside the fold
+    assert "1 cells" not in page and "<td></td></tr>" not in page

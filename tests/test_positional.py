@@ -77,6 +77,7 @@ def test_encoding_is_added_with_an_offset() -> None:
 
 
 def test_learned_positions_are_parameters_and_none_adds_nothing() -> None:
+    # spec: PE-LEARNED
     learned = R.PositionalEncoding("learned", 10, 6)
     assert [n for n, _ in learned.named_parameters()] == ["table"]
     none = R.PositionalEncoding("none", 10, 6)
@@ -85,4 +86,5 @@ def test_learned_positions_are_parameters_and_none_adds_nothing() -> None:
 
 
 def test_sinusoidal_table_has_no_parameters() -> None:
+    # spec: PE-FIXED
     assert not list(R.PositionalEncoding("sinusoidal", 10, 6).parameters())

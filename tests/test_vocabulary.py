@@ -6,6 +6,7 @@ import transformer_spec.reference as R
 
 
 def test_special_tokens_come_first_and_are_distinct() -> None:
+    # spec: EMB-SPECIAL-TOKENS
     vocab = R.Vocabulary(["the", "cat", "sat"])
     assert vocab.decode([0, 1, 2, 3]) == ["<PAD>", "<START>", "<END>", "<UNK>"]
     assert len(vocab) == 7

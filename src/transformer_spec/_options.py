@@ -1,0 +1,114 @@
+"""What the command line can check before torch or any target is imported: option values,
+report paths, and the built-in targets' one-line descriptions for `check --help`. Nothing
+here imports torch (a bad option is answered at once, not after seconds of imports)."""
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+# The reference's dtype names (transformer_spec.reference.config.DTYPES; a test keeps them
+# the same).
+DTYPE_NAMES = ("float64", "float32", "bfloat16", "float16")
+DEFAULT_CALL_TIMEOUT = 60.0  # seconds; the same as properties.guard's
+_DEVICE = re.compile(r"^(cpu|cuda)(:\d+)?$")
+
+# Every built-in target in one line (a test keeps the names those of the registry).
+BUILTIN_HELP: dict[str, str] = {
+    "reference-math": "the reference, attention by the formula (the ground truth)",
+    "reference-fused": "the reference, attention through torch SDPA",
+    "torch-sdpa-math": "F.scaled_dot_product_attention, math backend, boolean masks",
+    "torch-sdpa-flash": "... flash backend, boolean masks",
+    "torch-sdpa-efficient": "... memory-efficient backend, boolean masks (CUDA only)",
+    "torch-sdpa-cudnn": "... cuDNN backend, boolean masks (CUDA only)",
+    "torch-sdpa-math-float": "... math backend, additive float masks",
+    "torch-sdpa-flash-float": "... flash backend, additive float masks",
+    "torch-sdpa-efficient-float": "... memory-efficient backend, float masks (CUDA only)",
+    "torch-sdpa-cudnn-float": "... cuDNN backend, additive float masks (CUDA only)",
+    "torch-mha": "nn.MultiheadAttention, batch first, weights per head",
+    "torch-mha-averaged": "... batch first, weights averaged over heads, float masks",
+    "torch-mha-seq-first": "... sequence first, weights per head, float masks",
+    "torch-mha-seq-first-averaged": "... sequence first, weights averaged over heads",
+    "torch-mha-fast": "... eval + no_grad + need_weights=False (the native fast path)",
+    "torch-layers-slow": "nn.TransformerEncoderLayer / DecoderLayer, autograd on",
+    "torch-layers-fast": "... in eval under no_grad (the fused fast path)",
+    "torch-transformer-slow": "nn.Transformer and nn.TransformerEncoder, autograd on",
+    "torch-transformer-fast": "... in eval under no_grad (the fused fast path)",
+    "torch-transformer-nested": "... fast path with nested tensors for padded batches",
+    "hf-gpt2": "Hugging Face GPT2LMHeadModel, sdpa attention, KV cache (hf extra)",
+    "hf-gpt2-eager": "... eager attention (hf extra)",
+    "hf-bert": "Hugging Face BertForMaskedLM (hf extra)",
+    "hf-bart": "Hugging Face BartForConditionalGeneration, KV cache (hf extra)",
+}
+
+
+class UsageError(Exception):
+    """A bad option: the command exits 2 with this one line."""
+
+
+def targets_epilog() -> str:
+    width = max(map(len, BUILTIN_HELP))
+    lines = [f"  {name:<{width}}  {what}" for name, what in BUILTIN_HELP.items()]
+    return "\n".join(
+        [
+            "built-in targets (default: reference-math reference-fused):",
+            *lines,
+            "  mutant:NAME" + " " * (width - 9) + "the reference with one seeded bug "
+            "(`transformer-spec mutants --list`)",
+        ]
+    )
+
+
+def dtypes(words: list[str]) -> list[str]:
+    chosen = list(DTYPE_NAMES) if words == ["all"] else words
+    unknown = [d for d in chosen if d not in DTYPE_NAMES]
+    if unknown:
+        raise UsageError(f"--dtype {unknown[0]!r}: expected one of {list(DTYPE_NAMES)} or 'all'")
+    return chosen
+
+
+def common(args: argparse.Namespace, *reports: str | None) -> None:
+    """The options `check` and `table` share, as far as they can be checked without torch:
+    --dtype, --device's spelling, --call-timeout, --known-failures (readable) and the
+    report paths (writable). UsageError names the first bad one."""
+    args.dtype = dtypes(args.dtype or ["float32"])
+    if not _DEVICE.match(args.device):
+        raise UsageError(f"--device: {args.device!r} is not a device; expected 'cpu' or 'cuda[:N]'")
+    if not args.call_timeout >= 0:
+        raise UsageError(
+            f"--call-timeout {args.call_timeout:g}: expected seconds >= 0 (0: no limit)"
+        )
+    if getattr(args, "jobs", 1) < 1:
+        raise UsageError(f"--jobs {args.jobs}: expected >= 1")
+    for path in reports:
+        if path:
+            writable(path)
+
+
+def writable(path: str) -> None:
+    resolved = Path(path).resolve()
+    if resolved.is_dir():
+        raise UsageError(f"report path {path!r}: is a folder; expected a file path")
+    parent = resolved.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(
+            f"report path {path!r}: folder {str(parent)!r} does not exist or is not writable"
+        )
+
+
+def pictures_folder(pictures: str | None, html: str | None) -> Path | None:
+    """--pictures DIR, or beside the --html page (PAGE_pictures/); None: no pictures."""
+    if pictures:
+        folder = Path(pictures)
+    elif html:
+        folder = Path(html).with_name(Path(html).stem + "_pictures")
+    else:
+        return None
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--pictures {str(folder)!r}: exists and is not a folder")
+    where = folder if folder.is_dir() else folder.resolve().parent
+    if not where.is_dir() or not os.access(where, os.W_OK):
+        raise UsageError(
+            f"--pictures {str(folder)!r}: folder {str(where)!r} does not exist or is not writable"
+        )
+    return folder

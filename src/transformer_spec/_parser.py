@@ -1,0 +1,215 @@
+"""The options of every `transformer-spec` command, each with its help text; descriptions
+say what a command prints as it runs and how long it takes on a 2-core machine."""
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+from . import _options
+from ._options import DEFAULT_CALL_TIMEOUT, DTYPE_NAMES
+from ._version import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (what is wrong, what is accepted), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(2)
+
+
+class _Help(argparse.HelpFormatter):
+    """A text with line breaks (the list of targets) is kept as written; others are filled."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+_DTYPE_HELP = f"{', '.join(DTYPE_NAMES)} or all (repeatable; default float32)"
+_CORES = os.cpu_count() or 1
+
+
+def _cell_options(parser: argparse.ArgumentParser) -> None:
+    """The options `check` and `table` share."""
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--dtype", action="append", metavar="DTYPE", help=_DTYPE_HELP)
+    parser.add_argument(
+        "--call-timeout",
+        type=float,
+        default=DEFAULT_CALL_TIMEOUT,
+        metavar="SECONDS",
+        help=f"per-call time limit on the target (default {DEFAULT_CALL_TIMEOUT:g}; 0: none)",
+    )
+
+
+def _spec_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    spec = sub.add_parser(
+        "spec",
+        formatter_class=_Help,
+        help="print the clauses of spec/ with what checks them and their sources",
+        description="Print the spec's clauses: each with its kind, its statement, the "
+        "properties (or, for structure clauses, the tests) that check it and the notes it "
+        "comes from. Instant.",
+    )
+    spec.add_argument(
+        "--kind", choices=["property", "structure", "informative"], help="only clauses of this kind"
+    )
+    spec.add_argument("--section", help="only this section (e.g. attention)")
+    spec.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    check = sub.add_parser(
+        "check",
+        help="check targets against the spec's properties",
+        description="Check targets against the spec's properties, one (target, dtype) cell "
+        "at a time; each result is printed as it finishes, failures again at the end. About "
+        "25 s per cell of the reference (profile ci) on a 2-core machine.",
+        epilog=_options.targets_epilog(),
+        formatter_class=_Help,
+    )
+    check.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="MODULE:FACTORY (looked up from the current folder too), mutant:NAME or a "
+        "built-in target (listed below; default: reference-math reference-fused)",
+    )
+    _cell_options(check)
+    check.add_argument(
+        "--profile",
+        choices=["quick", "ci", "thorough"],
+        help="10, 25 or 200 examples per property (default: ci when $CI is set, else quick)",
+    )
+    check.add_argument(
+        "--seed", type=int, help="Hypothesis seed (default: 0 under ci, else random)"
+    )
+    check.add_argument(
+        "--property",
+        action="append",
+        metavar="PATTERN",
+        help="only properties matching this id or glob (repeatable; --list shows them)",
+    )
+    check.add_argument(
+        "--list",
+        action="store_true",
+        help="list the properties (id, adapter level, clauses) and exit; with --json, as JSON",
+    )
+    check.add_argument(
+        "-v", "--verbose", action="store_true", help="also list the properties that do not apply"
+    )
+    check.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="write the JSON report here (with --list: print the list as JSON)",
+    )
+    check.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML here")
+    check.add_argument(
+        "--html", metavar="PATH", help="write one self-contained HTML page here (pictures inline)"
+    )
+    check.add_argument(
+        "--markdown", metavar="PATH", help="write a short markdown summary here (CI job summary)"
+    )
+    check.add_argument(
+        "--pictures",
+        metavar="DIR",
+        help="draw failing examples as PNG files here (default with --html: beside the page)",
+    )
+    check.add_argument(
+        "--known-failures",
+        metavar="FILE",
+        help="one property id or pattern per line, then the reason",
+    )
+
+
+def _mutants_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    mutants = sub.add_parser(
+        "mutants",
+        formatter_class=_Help,
+        help="check every property against the catalogue of seeded bugs (exit 1 if one survives)",
+        description="Check every property against every mutant of the reference (one seeded "
+        "bug each); a block per mutant as it is done. About 5 minutes with --jobs 2 on a "
+        "2-core machine.",
+    )
+    mutants.add_argument(
+        "names", nargs="*", metavar="NAME", help="only mutants whose name has this"
+    )
+    mutants.add_argument(
+        "--jobs", type=int, default=_CORES, help=f"worker processes (default: cores, {_CORES})"
+    )
+    mutants.add_argument(
+        "--markdown", metavar="PATH", help="also write the kill matrix as markdown here"
+    )
+    mutants.add_argument("--list", action="store_true", help="list the mutants and exit")
+
+
+def _table_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    table = sub.add_parser(
+        "table",
+        help="run every built-in target (or those named) and print the conformance table",
+        description="Run every built-in target that runs on the device (or those named) "
+        "against every property, a line on stderr per cell as it is done, then print the "
+        "table (markdown). About 6 minutes for --dtype float32 with --jobs 2 on a 2-core "
+        "machine.",
+        epilog=_options.targets_epilog(),
+        formatter_class=_Help,
+    )
+    table.add_argument(
+        "targets", nargs="*", metavar="TARGET", help="default: every built-in target"
+    )
+    _cell_options(table)
+    table.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    table.add_argument(
+        "--jobs", type=int, default=_CORES, help=f"worker processes (default: cores, {_CORES})"
+    )
+    table.add_argument("--markdown", metavar="PATH", help="also write the table here")
+    table.add_argument(
+        "--json", metavar="PATH", help="also write every cell's results as JSON here"
+    )
+    table.add_argument(
+        "--property",
+        action="append",
+        help="only properties matching this id or glob (repeatable; check --list shows them)",
+    )
+    table.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help="start no cell after this many seconds; the table names the cells not run",
+    )
+    table.add_argument(
+        "--known-failures",
+        metavar="FILE",
+        help="PROPERTY or TARGET/PROPERTY pattern per line, then the written reason",
+    )
+
+
+def _copy_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    copy = sub.add_parser(
+        "copy-task",
+        formatter_class=_Help,
+        help="train the reference on the copy task (exit 1 below 99%%)",
+        description="Train the reference encoder-decoder (2 + 2 layers, d_model 64) to copy "
+        "10 random symbols, printing the loss every 50 steps, then greedy-decode 1000 "
+        "held-out sequences; exit 1 below 99%% token accuracy. About 40 s on a 2-core "
+        "machine.",
+    )
+    copy.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
+    copy.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="transformer-spec",
+        description="Spec-driven conformance checks for Transformer implementations.",
+    )
+    parser.add_argument("--version", action="version", version=f"transformer-spec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_spec_parser, _check_parser, _mutants_parser, _table_parser, _copy_parser):
+        add(sub)
+    return parser
