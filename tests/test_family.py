@@ -58,3 +58,20 @@ def test_the_covering_set_covers_every_possible_pair(key: str) -> None:
                 for vb in choices[b]:
                     if any(r[a] == va and r[b] == vb for r in possible):
                         assert any(r[a] == va and r[b] == vb for r in rows), (a, va, b, vb)
+
+
+def test_a_float16_self_attention_does_not_overflow_on_the_leak_probe() -> None:
+    """The family study's only failures (4 of 1480 cells, seed 8): the multi-head leak probe
+    changed later rows to -4 x + 100, so q.k of a changed row with itself overflowed float16
+    in a correct naive kernel, and the guard reported NaN from finite inputs."""
+    name = "mha_true_attends_bottom_right_finite_isqrt_build_det_per_head_cross_argument_pad"
+    target = family.MEMBERS[name]()
+    cell = run_cell(
+        target,
+        [load_all()["multihead.causal_no_future_leak"]],
+        device=CPU,
+        dtype=torch.float16,
+        profile="ci",
+        seed=8,
+    )
+    assert [r.outcome for r in cell.results] == ["pass"], cell.results[0].message
