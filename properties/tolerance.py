@@ -22,6 +22,7 @@ class Tolerance:
     invariance: float
     rowsum: float
     absolute: float
+    derivative: float
 
     def scaled(self, factor: float) -> "Tolerance":
         """Every bound times `factor` (a target's loosening, reported with its reason)."""

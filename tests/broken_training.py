@@ -196,6 +196,17 @@ def loss_not_shifted() -> Target:
     return _target("loss-not-shifted", _Unshifted)
 
 
+class _GradientHigh(ReferenceModel):
+    def loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        loss = super().loss(tokens, src)
+        return loss + 0.01 * (loss - loss.detach())  # the same value, 1.01x the gradient
+
+
+def gradient_one_percent_high() -> Target:
+    """Backward gives 1.01 times the loss's gradient (a loss scale not quite undone)."""
+    return _target("gradient-one-percent-high", _GradientHigh)
+
+
 class _Patched(ReferenceModel):
     def __init__(self, spec: ModelSpec, path: str) -> None:
         super().__init__(spec, path)
@@ -289,6 +300,7 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "embedding_detached": ("training.end_to_end_gradients",),
     "last_layer_dropped": ("training.end_to_end_gradients",),
     "embedding_frozen_at_init": ("training.end_to_end_gradients",),
+    "gradient_one_percent_high": ("training.end_to_end_gradients",),
     "pretrained_always_frozen": ("training.fine_tunes_pretrained_embedding",),
     "freeze_ignored": ("training.fine_tunes_pretrained_embedding",),
     "pretrained_not_loaded": ("training.fine_tunes_pretrained_embedding",),
