@@ -5,11 +5,26 @@ import math
 import torch
 import transformer_spec.reference as R
 
+from .conftest import tiny_config
+
 
 def test_lookup_equals_one_hot_times_M() -> None:
     emb = R.TokenEmbedding(11, 6).double()
     tokens = torch.randint(0, 11, (3, 5))
     torch.testing.assert_close(emb(tokens), R.one_hot_embed(tokens, emb.M), rtol=0, atol=0)
+
+
+def test_matrix_is_vocab_by_d_model_and_a_token_is_one_row() -> None:
+    # spec: EMB-SHAPE
+    base = R.base_config()
+    emb = R.TokenEmbedding(base.vocab_size, base.d_model)
+    assert emb.M.shape == (base.vocab_size, 512)
+    tokens = torch.tensor([[0, 5, base.vocab_size - 1]])
+    out = emb(tokens)
+    assert out.shape == (1, 3, 512)  # one vector of width d_model per token
+    torch.testing.assert_close(out[0, 1], emb.M[5], rtol=0, atol=0)
+    config = tiny_config()
+    assert R.build_model(config).embed.tokens.M.shape == (config.vocab_size, config.d_model)
 
 
 def test_scaled_embedding_multiplies_by_sqrt_d_model() -> None:

@@ -1,5 +1,8 @@
 """LayerNorm, residual placement, multi-head split/concat and the feed-forward network."""
 
+import functools
+from collections.abc import Callable
+
 import pytest
 import torch
 import transformer_spec.reference as R
@@ -38,6 +41,7 @@ def test_residual_around_a_zero_sublayer_is_the_identity_or_its_norm(placement: 
 
 
 def test_multi_head_equals_a_loop_over_heads() -> None:
+    # spec: MHA-PROJ-SHAPES
     torch.manual_seed(0)
     d_model, h = 12, 3
     mha = R.MultiHeadAttention(d_model, h).double()
@@ -86,3 +90,41 @@ def test_feed_forward_is_position_wise() -> None:
     x = torch.randn(2, 5, 8, dtype=torch.float64)
     rows = torch.stack([ffn(x[:, i : i + 1])[:, 0] for i in range(5)], dim=1)
     torch.testing.assert_close(ffn(x), rows)
+
+
+def test_projection_matrices_have_the_notes_shapes() -> None:
+    # spec: MHA-PROJ-SHAPES
+    d_model, h = 512, 8
+    mha = R.MultiHeadAttention(d_model, h)
+    d_k = d_v = mha.d_k  # head i's W_i^Q, W_i^K, W_i^V are (d_model, 64): narrower than d_model
+    assert d_k == 64
+    # nn.Linear keeps the transpose of the notes' matrix: x W is x @ weight.T. Stacked over the
+    # heads, the per-head matrices are square; head i owns columns i*d_k:(i+1)*d_k
+    # (test_multi_head_equals_a_loop_over_heads).
+    W_Q, W_K, W_V, W_O = (m.weight.T for m in (mha.W_Q, mha.W_K, mha.W_V, mha.W_O))
+    assert W_Q.shape == W_K.shape == W_V.shape == (d_model, h * d_k) == (d_model, d_model)
+    assert W_O.shape == (h * d_v, d_model)
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu", "gelu_tanh"])
+def test_feed_forward_is_two_linear_maps_around_a_nonlinearity(act: str) -> None:
+    # spec: FFN-TWO-LAYER
+    ffn = R.FeedForward(8, 32, act=act).double()  # type: ignore[arg-type]
+    shapes = {name: tuple(p.shape) for name, p in ffn.named_parameters()}
+    assert shapes == {
+        "W_1.weight": (32, 8),
+        "W_1.bias": (32,),
+        "W_2.weight": (8, 32),
+        "W_2.bias": (8,),
+    }
+    nonlinearity: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "relu": torch.relu,
+        "gelu": torch.nn.functional.gelu,
+        "gelu_tanh": functools.partial(torch.nn.functional.gelu, approximate="tanh"),
+    }
+    f = nonlinearity[act]
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    hidden = f(x @ ffn.W_1.weight.T + ffn.W_1.bias)  # d_model -> d_ff, then element-wise
+    out = ffn(x)
+    assert out.shape == x.shape  # d_ff -> d_model: the output is as wide as the input
+    torch.testing.assert_close(out, hidden @ ffn.W_2.weight.T + ffn.W_2.bias, rtol=0, atol=1e-12)

@@ -1,5 +1,10 @@
 """The three model shapes, presets, KV cache, generation, loss and dtypes."""
 
+import functools
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 import torch
 import transformer_spec.reference as R
@@ -53,6 +58,142 @@ def test_layers_have_two_and_three_sublayers() -> None:
     for dec in gpt.decoder.layers:
         assert isinstance(dec, R.DecoderLayer) and len(dec.sublayers) == 2
         assert dec.cross_attn is None
+
+
+def _call_order(model: R.AnyModel) -> list[str]:
+    """Filled, on each forward, with the names of the embedding, attention, feed-forward and
+    un-embedding modules in the order they are called."""
+    calls: list[str] = []
+
+    def record(name: str) -> Callable[..., None]:
+        return lambda *_: calls.append(name)
+
+    for name, module in model.named_modules():
+        if name in ("embed", "unembed") or isinstance(
+            module, (R.MultiHeadAttention, R.FeedForward)
+        ):
+            module.register_forward_pre_hook(record(name))
+    return calls
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_model_is_embedding_alternating_sublayers_then_unembedding(shape: str) -> None:
+    # spec: ARCH-COMPONENTS
+    model = R.build_model(tiny_config(shape)).eval()
+    calls = _call_order(model)
+    _logits(model, _tokens(2, 4), _tokens(2, 5, seed=1))
+    encoder = [
+        "embed",
+        *[f"encoder.layers.{i}.{m}" for i in range(2) for m in ("self_attn", "ffn")],
+    ]
+    sublayers = (
+        ("self_attn", "cross_attn", "ffn") if shape == "encoder_decoder" else ("self_attn", "ffn")
+    )
+    decoder = ["embed", *[f"decoder.layers.{i}.{m}" for i in range(2) for m in sublayers]]
+    stacks = {
+        "encoder_decoder": encoder + decoder,
+        "decoder_only": decoder,
+        "encoder_only": encoder,
+    }
+    assert calls == [*stacks[shape], "unembed"]
+
+
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_encoder_decoder_is_its_two_stacks_composed_by_hand(norm: str) -> None:
+    # spec: ARCH-ENC-DEC, ENC-STACK, DEC-STACK, XATTN-EVERY-LAYER
+    torch.manual_seed(9)
+    config = tiny_config(norm=norm, n_encoder_layers=3, dtype=torch.float64)
+    model = R.build_model(config).eval()
+    assert isinstance(model, R.EncoderDecoderModel)
+    src, tgt = _tokens(2, 5), _tokens(2, 4, seed=1)
+
+    def embed(tokens: torch.Tensor) -> torch.Tensor:  # token embedding plus positions
+        out: torch.Tensor = model.embed.positions(model.embed.tokens(tokens))
+        return out
+
+    def stack(x: torch.Tensor, coder: R.Encoder | R.Decoder, *memory: torch.Tensor) -> torch.Tensor:
+        for layer in coder.layers:  # each layer reads the previous one's output
+            x = layer(x, *memory)
+        # Pre-LN ends each stack with one more LayerNorm (GPT-2's ln_f).
+        return coder.final_norm(x) if coder.final_norm is not None else x
+
+    encoded = stack(embed(src), model.encoder)
+    decoded = stack(embed(tgt), model.decoder, encoded)
+    memory, _ = model.encode(src)
+    assert memory.shape == (2, 5, config.d_model)  # one vector per source position
+    torch.testing.assert_close(memory, encoded, rtol=0, atol=1e-12)
+    keys_values: list[torch.Tensor] = []
+    for layer in model.decoder.layers:
+        assert isinstance(layer, R.DecoderLayer) and layer.cross_attn is not None
+        layer.cross_attn.register_forward_pre_hook(lambda _m, args: keys_values.append(args[1]))
+    logits = model(src, tgt)
+    assert len(keys_values) == 2  # every decoder layer reads the last encoder layer's output
+    assert all(torch.equal(kv, memory) for kv in keys_values)
+    torch.testing.assert_close(logits, model.unembed(decoded), rtol=0, atol=1e-12)
+    assert logits.shape == (2, 4, config.vocab_size)  # one distribution per target position
+    sums = R.probabilities(logits).sum(-1)
+    torch.testing.assert_close(sums, torch.ones_like(sums))
+
+
+def _not_causal(forward: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return forward(*args, **{**kwargs, "causal": False})
+
+
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_encoder_only_is_decoder_only_without_the_causal_mask(
+    norm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # spec: ARCH-ENCODER-ONLY
+    torch.manual_seed(10)
+    gpt = R.build_model(tiny_config("decoder_only", norm=norm, dtype=torch.float64)).eval()
+    bert = R.build_model(tiny_config("encoder_only", norm=norm, dtype=torch.float64)).eval()
+    assert isinstance(gpt, R.DecoderOnlyModel)
+    # Same blocks: the decoder-only weights load into the encoder-only model, key for key.
+    state = gpt.state_dict()
+    bert.load_state_dict({k.replace("decoder.", "encoder.", 1): v for k, v in state.items()})
+    tokens = _tokens(2, 6)
+    tokens[1, 4:] = gpt.config.special.pad  # padding stays masked in both
+    assert not torch.allclose(bert(tokens), gpt(tokens))  # the encoder-only model is not causal
+    for layer in gpt.decoder.layers:
+        assert isinstance(layer, R.DecoderLayer)
+        forward = functools.partial(_not_causal, layer.self_attn.forward)
+        monkeypatch.setattr(layer.self_attn, "forward", forward)
+    torch.testing.assert_close(bert(tokens), gpt(tokens), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_every_sublayer_has_its_own_residual_and_layer_norm(norm: str) -> None:
+    # spec: NORM-EVERY-SUBLAYER
+    model = R.build_model(tiny_config(norm=norm)).eval()
+    assert isinstance(model, R.EncoderDecoderModel)
+    layers = [*model.encoder.layers, *model.decoder.layers]
+    residuals = [res for layer in layers for res in layer.sublayers]
+    assert len(residuals) == 2 * 2 + 2 * 3  # self-attention, (cross-attention,) FFN
+    norms = [res.norm for res in residuals]
+    for ln in norms:
+        assert isinstance(ln, R.LayerNorm)
+        assert ln.gain.shape == ln.bias.shape == (model.config.d_model,)
+    assert len({id(p) for ln in norms for p in ln.parameters()}) == 2 * len(norms)  # none shared
+    calls: Counter[int] = Counter()
+    for module in [*residuals, *norms]:
+        module.register_forward_hook(lambda m, _args, _out: calls.update([id(m)]))
+    model(_tokens(2, 5), _tokens(2, 4, seed=1))
+    assert [calls[id(m)] for m in [*residuals, *norms]] == [1] * (2 * len(residuals))
+
+
+def test_unembedding_is_a_linear_map_then_softmax() -> None:
+    # spec: UNEMB-LINEAR-SOFTMAX
+    torch.manual_seed(11)
+    config = tiny_config(tie_unembedding=False, unembedding_bias=True, dtype=torch.float64)
+    unembed = R.build_model(config).unembed
+    W, b = unembed.W.weight.T, unembed.W.bias  # the notes' W is (d_model, vocab)
+    assert b is not None
+    assert W.shape == (config.d_model, config.vocab_size) and b.shape == (config.vocab_size,)
+    x = torch.randn(2, 3, config.d_model, dtype=torch.float64)
+    torch.testing.assert_close(unembed(x), x @ W + b, rtol=0, atol=1e-12)
+    p = unembed.distribution(x)
+    assert p.shape == (2, 3, config.vocab_size)  # one vector of vocab_size entries per position
+    torch.testing.assert_close(p, torch.softmax(x @ W + b, dim=-1), rtol=0, atol=1e-12)
 
 
 def test_untied_unembedding_has_its_own_matrix() -> None:
