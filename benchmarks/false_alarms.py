@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     start = time.perf_counter()
     cells: list[CellReport] = []
-    for cell in C.iter_table(jobs, known, args.jobs, args.budget):  # progress as it goes
+    for cell in C.iter_table(jobs, known, args.jobs, budget=args.budget):  # progress as it goes
         cells.append(cell)
         for r in cell.results:
             if r.outcome == "fail":

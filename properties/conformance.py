@@ -85,6 +85,7 @@ def iter_table(
     jobs: list[Job],
     known: Sequence[KnownFailure],
     workers: int,
+    *,
     progress: Progress | None = None,
     budget: float | None = None,
 ) -> Iterator[CellReport]:
