@@ -3,8 +3,10 @@ for each convention a broken twin that declares it but does otherwise (issue 17)
 
 Every member is written from the formula in the variant it declares: mask polarity x causal
 alignment x fully-masked-row policy x weights x score scale x statistics dtype x determinism
-at the attention level, and LayerNorm variance x eps placement x statistics dtype for the
-components. A correct member must pass every property in every dtype; a twin must fail.
+at the attention level; the same inside multi-head modules, with weights averaged or not,
+self-attention-only inputs, causal always / never / by argument, and with or without a key
+padding mask; and LayerNorm variance x eps placement x statistics dtype for the components.
+A correct member must pass every property in every dtype; a twin must fail.
 
 Members are reached by name as `tests.family:NAME` (the module's __getattr__ builds them), so
 the checker, the conformance table and `benchmarks.false_alarms --family` can load them in
@@ -102,7 +104,7 @@ def _softmax(scores: Tensor, attends: Tensor | None, how: Attn) -> Tensor:
 
 
 def make_attention(how: Attn) -> Callable[..., tuple[Tensor, Tensor | None]]:
-    scale = Conventions(score_scale=how.scale_value(), explanations={"score_scale": "family"}).scale
+    scale = declaring({"score_scale": how.scale_value()}).scale
 
     def attention(
         q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool
