@@ -230,30 +230,17 @@ class FamilyMHA:
 
 
 def mha_target(name: str, declared: Heads, actual: Heads | None = None) -> Target:
-    conventions = _attn_conventions(replace(declared.attn, weights="per_head"))
-    values = {f: getattr(conventions, f) for f in _CONVENTION_NAMES}
-    values["weights"] = declared.weights
+    conventions = _attn_conventions(replace(declared.attn, weights=declared.weights))
     how = actual or declared
     return Target(
         name=name,
         description=f"family: {declared}" + (f", but does {actual}" if actual else ""),
-        conventions=declaring(values),
+        conventions=conventions,
         mha=lambda spec: FamilyMHA(spec, how),
         mha_inputs=declared.inputs,  # type: ignore[arg-type]
         mha_causal=declared.causal,  # type: ignore[arg-type]
         mha_key_padding=declared.key_padding,
     )
-
-
-_CONVENTION_NAMES = (
-    "mask_polarity",
-    "causal_alignment",
-    "fully_masked_row",
-    "weights",
-    "score_scale",
-    "statistics_dtype",
-    "deterministic",
-)
 
 
 # ------------------------------------------------------------------ LayerNorm variants

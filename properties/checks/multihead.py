@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from ..compare import check_close, check_rows_sum_to_one, max_abs, relative_bound, show
+from ..compare import follows_policy as row_policy
 from ..reference_math import attention64
 from ..registry import Check, Context, NotApplicable, prop
 from ..strategies import causal_attends, key_keep
@@ -311,14 +312,11 @@ def follows_policy(
     rows = out[empty]  # (n, d_model)
     where = [tuple(i) for i in empty.nonzero().tolist()]
     label = f"{what}: rows {where[:8]} (batch, query) see no key"
-    if policy == "nan":
-        if not bool(torch.isnan(rows).all()):
-            raise AssertionError(f"{label}; declared NaN\n{show('got', rows)}")
+    if policy != "zeros":  # NaN or finite: as at the attention level
+        row_policy(rows, policy, label)
         return
     if not bool(torch.isfinite(rows).all()):
-        raise AssertionError(f"{label}; declared {policy}, got non-finite values")
-    if policy == "finite":
-        return
+        raise AssertionError(f"{label}; declared zeros, got non-finite values")
     want = rows[:1].double() if b_O is None else b_O.to(rows.device).expand_as(rows)
     bound = relative_bound(ctx.tolerance.absolute, want)
     check_close(rows, want.expand_as(rows), bound, f"{label}; declared zeros: zero heads give b_O")
@@ -876,7 +874,7 @@ def causal_weights(ctx: Context) -> Check:
         if bool((future != 0).any()):
             raise AssertionError(
                 f"weight {float(future.double().abs().max()):.3g} on a future key under the "
-                f"causal mask\\n{show('weights', w)}"
+                f"causal mask\n{show('weights', w)}"
             )
         check_rows_sum_to_one(w, ctx.tolerance.rowsum, "row sums of the causal attention weights")
         if compare:
