@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         names = args.targets or (
             _family(full=args.family_full) if args.family or args.family_full else C.all_targets()
         )
-        targets = {n: loading.load_target(n) for n in names}
+        targets = {n: loading.peek(n) for n in names}
         known = loading.load_known_failures(args.known_failures) if args.known_failures else []
     except (ValueError, loading.UsageError) as err:
         parser.error(str(err))

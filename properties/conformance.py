@@ -16,7 +16,7 @@ from . import report
 from .adapters import THIRD_PARTY
 from .builtin import BUILTIN_TARGETS
 from .guard import DEFAULT_CALL_TIMEOUT
-from .loading import KnownFailure, apply_known, load_target
+from .loading import KnownFailure, apply_known, opened
 from .progress import Progress, in_order, map_jobs
 from .registry import load_all, select
 from .runner import CellReport, run_cell
@@ -55,19 +55,19 @@ class Job:
 
 def run_job(job: Job, known: Sequence[KnownFailure] = (), index: int = 0) -> CellReport:
     """One cell; what it runs is noted for the heartbeat as job `index`."""
-    target = load_target(job.target)
     dtype = {name: d for d, name in DTYPE_NAMES.items()}[job.dtype]
     props = select(list(job.properties)) if job.properties else list(load_all().values())
-    cell = run_cell(
-        target,
-        props,
-        device=torch.device(job.device),
-        dtype=dtype,
-        profile="ci",
-        seed=job.seed,
-        call_timeout=job.call_timeout,
-        job=index,
-    )
+    with opened(job.target) as target:  # a worker runs many cells: a mutant ends with its own
+        cell = run_cell(
+            target,
+            props,
+            device=torch.device(job.device),
+            dtype=dtype,
+            profile="ci",
+            seed=job.seed,
+            call_timeout=job.call_timeout,
+            job=index,
+        )
     apply_known(cell, known)
     return cell
 

@@ -7,7 +7,7 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,13 +25,16 @@ class UsageError(Exception):
     """Bad input to the checker: exit 2 with this one-line message."""
 
 
-def load_target(spec: str) -> Target:
-    """A built-in name (reference-math, reference-fused) or MODULE:FACTORY, where FACTORY()
-    returns a Target. Loading a module runs its code; global torch state it leaves changed
-    (other than the RNG, which modules often seed) is put back, with a warning."""
+def load_target(spec: str, installed: contextlib.ExitStack | None = None) -> Target:
+    """A built-in name (reference-math, reference-fused), mutant:NAME or MODULE:FACTORY, where
+    FACTORY() returns a Target. Loading a module runs its code; global torch state it leaves
+    changed (other than the RNG, which modules often seed) is put back, with a warning.
+
+    A mutant swaps reference modules for mutated ones: that lasts until `installed` closes, so
+    a mutant is loaded with `opened` (one cell's span), never for the rest of the process."""
     snapshot = Snapshot.take(torch.device("cpu"))
     try:
-        return _load_target(spec)
+        return _load_target(spec, installed)
     finally:
         changes = [c for c in snapshot.restore() if "RNG state" not in c]
         if changes:
@@ -42,16 +45,27 @@ def load_target(spec: str) -> Target:
             )
 
 
-# The mutants applied by `mutant:NAME` targets, until `release_mutants()`.
-_MUTANTS = contextlib.ExitStack()
+@contextlib.contextmanager
+def opened(spec: str) -> Iterator[Target]:
+    """The target for one cell: what loading it installed (a mutant's modules) is gone after
+    the block, so the next target sees none of it."""
+    with contextlib.ExitStack() as installed:
+        yield load_target(spec, installed)
 
 
-def release_mutants() -> None:
-    """Put the unmutated modules back (the CLI does at the end of each command)."""
-    _MUTANTS.close()
+def peek(spec: str) -> Target:
+    """The target as loaded, to validate its name and read what it declares before the run;
+    a mutant is undone at once (its cells open it again with `for_cell`)."""
+    with opened(spec) as target:
+        return target
 
 
-def _mutant_target(name: str) -> Target:
+def for_cell(spec: str, loaded: Target) -> contextlib.AbstractContextManager[Target]:
+    """`loaded` again for a cell; a mutant is applied afresh for the cell's span only."""
+    return opened(spec) if spec.startswith("mutant:") else contextlib.nullcontext(loaded)
+
+
+def _mutant_target(name: str, installed: contextlib.ExitStack | None) -> Target:
     """The reference (math path) with one seeded bug of the mutant catalogue."""
     from . import mutants
     from .registry import load_all
@@ -61,19 +75,24 @@ def _mutant_target(name: str) -> Target:
         raise UsageError(
             f"target 'mutant:{name}': no such mutant; see `transformer-spec mutants --list`"
         )
+    if installed is None:
+        raise UsageError(
+            f"target 'mutant:{name}': a mutant is loaded with loading.opened(), which puts the "
+            "unmutated reference back when the cell ends"
+        )
     load_all()  # the properties keep the modules they were imported with
-    builtin = _MUTANTS.enter_context(mutants.applied(chosen[0]))
+    builtin = installed.enter_context(mutants.applied(chosen[0]))
     target: Target = builtin.reference_target("math")
     return replace(
         target, name=f"mutant:{name}", description=f"the reference with a bug: {chosen[0].bug}"
     )
 
 
-def _load_target(spec: str) -> Target:
+def _load_target(spec: str, installed: contextlib.ExitStack | None) -> Target:
     if spec in BUILTIN_TARGETS:
         return BUILTIN_TARGETS[spec]()
     if spec.startswith("mutant:"):
-        return _mutant_target(spec.removeprefix("mutant:"))
+        return _mutant_target(spec.removeprefix("mutant:"), installed)
     if spec in THIRD_PARTY:
         try:
             return THIRD_PARTY[spec]()

@@ -464,6 +464,8 @@ def _swap_in(finder: _Finder) -> types.ModuleType:
 def applied(mutant: Mutant) -> Iterator[types.ModuleType]:
     """The built-in targets module, freshly imported over the mutated reference; the original
     modules are back in place afterwards."""
+    if any(isinstance(f, _Finder) for f in sys.meta_path):  # two bugs would show as one
+        raise RuntimeError(f"{mutant.name}: another mutant is still applied")
     saved = {name: mod for name, mod in sys.modules.items() if _ours(name)}
     bound = {(p, a): getattr(sys.modules[p], a, None) for p, a in _BINDINGS}
     finder = _Finder(mutant)

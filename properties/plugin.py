@@ -6,6 +6,7 @@
 Light at import: nothing but pytest is imported until the property tests are collected.
 """
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 # What the options chose, set once per session when property tests are collected:
 # (Context, profile, seed), or a reason to skip every property (a CUDA cell without CUDA).
 CELL = pytest.StashKey[tuple[Any, str, int] | str]()
+# What loading the target installed (a mutant's modules), undone when the session ends.
+INSTALLED = pytest.StashKey[contextlib.ExitStack]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    installed = config.stash.get(INSTALLED, None)
+    if installed is not None:
+        installed.close()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check the --ts-* options once, before any property runs: a bad target, dtype or device
     stops the session with one line (pytest's usage error, exit 4), not an error per test."""
@@ -57,7 +66,8 @@ def _cell(config: pytest.Config) -> tuple[Any, str, int] | str:
 
     opt = config.getoption
     try:
-        target = load_target(str(opt("--ts-target")))
+        installed = config.stash.setdefault(INSTALLED, contextlib.ExitStack())
+        target = load_target(str(opt("--ts-target")), installed)
     except UsageError as err:
         raise pytest.UsageError(str(err)) from err
     dtype_name = str(opt("--ts-dtype"))

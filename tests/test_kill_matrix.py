@@ -4,6 +4,7 @@ every property catches some mutant or has a written reason. The slow test is the
 `transformer-spec mutants` run itself, and the kill matrix it writes must be the one in
 docs/."""
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 from transformer_spec.properties import killmatrix as K
 from transformer_spec.properties import mutants as M
+
+from transformer_spec.cli import main
 
 ROOT = Path(__file__).parents[1]
 
@@ -54,3 +57,39 @@ def test_committed_matrix_lists_every_mutant() -> None:
         "docs/kill-matrix.md is stale: regenerate it with "
         "`transformer-spec mutants --jobs 2 --markdown docs/kill-matrix.md`"
     )
+
+
+LEAK = "masking.causal_no_future_leak"  # catches causal-off-by-one; scale-missing passes it
+
+
+def _verdicts(doc: Path) -> dict[str, str]:
+    cells = json.loads(doc.read_text())["cells"]
+    return {c["target"]: c["results"][0]["outcome"] for c in cells}
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["mutant:causal-off-by-one", "mutant:scale-missing"],
+        ["mutant:scale-missing", "mutant:causal-off-by-one"],
+        ["mutant:causal-off-by-one", "reference-math"],
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "table"])
+def test_each_mutant_gets_its_solo_verdict(tmp_path: Path, names: list[str], command: str) -> None:
+    """A mutant's modules end with its own cells: the next target carries no bug of it (the
+    first mutant's import hook used to stay installed, and the second target had both bugs).
+    `table --jobs 1` runs both cells in one worker process."""
+    doc = tmp_path / "run.json"
+    extra = ["--jobs", "1"] if command == "table" else ["--profile", "ci"]
+    main([command, *names, "--dtype", "float32", "--property", LEAK, *extra, "--json", str(doc)])
+    expected = {n: "fail" if n == "mutant:causal-off-by-one" else "pass" for n in names}
+    assert _verdicts(doc) == expected
+    assert not any(isinstance(f, M._Finder) for f in sys.meta_path)
+
+
+def test_a_mutant_cannot_be_applied_over_another() -> None:
+    first, second = M.CATALOGUE[0], M.CATALOGUE[1]
+    refused = pytest.raises(RuntimeError, match="another mutant is still applied")
+    with M.applied(first), refused, M.applied(second):
+        pass

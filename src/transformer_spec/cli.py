@@ -167,7 +167,7 @@ def _device(word: str) -> "torch.device":
 def _load_targets(names: Sequence[str]) -> "dict[str, Target]":
     from transformer_spec.properties import loading
 
-    return {name: loading.load_target(name) for name in names}
+    return {name: loading.peek(name) for name in names}
 
 
 def _list_properties(args: argparse.Namespace) -> int:
@@ -195,10 +195,11 @@ def _run_cells(
     known: "list[KnownFailure]",
     draw: "OnFailure | None",
 ) -> "list[CellReport]":
-    """Each (target, dtype) cell, each result printed as it finishes."""
+    """Each (target, dtype) cell, each result printed as it finishes. A target is opened for
+    its own cells only: a mutant's modules are gone before the next target runs."""
     import torch
 
-    from transformer_spec.properties import report, runner
+    from transformer_spec.properties import loading, report, runner
     from transformer_spec.properties.progress import Progress
     from transformer_spec.reference.config import DTYPES
 
@@ -206,29 +207,30 @@ def _run_cells(
     seed = runner.default_seed(profile) if args.seed is None else args.seed
     cells = []
     with Progress() as progress:
-        for name, target in targets.items():
-            progress.line("\n".join(report.header(target)))
-            progress.line(f"torch {torch.__version__}, device {device}, profile {profile}")
-            for dtype_name in args.dtype:
-                progress.line(
-                    report.cell_heading(target.name, str(device), dtype_name, profile, seed)
-                )
-                cell = runner.run_cell(
-                    target,
-                    props,
-                    device=device,
-                    dtype=DTYPES[dtype_name],
-                    profile=profile,
-                    seed=seed,
-                    reproduce_prefix=f"transformer-spec check {name} --device {device} "
-                    f"--dtype {dtype_name} --profile {profile} --seed {seed}",
-                    call_timeout=args.call_timeout,
-                    on_failure=draw,
-                    on_result=_show_result(args, progress, target.name, known, props),
-                )
-                cells.append(cell)
-                for line in report.cell_summary(cell, args.verbose):
-                    progress.line(line)
+        for name, loaded in targets.items():
+            with loading.for_cell(name, loaded) as target:
+                progress.line("\n".join(report.header(target)))
+                progress.line(f"torch {torch.__version__}, device {device}, profile {profile}")
+                for dtype_name in args.dtype:
+                    progress.line(
+                        report.cell_heading(target.name, str(device), dtype_name, profile, seed)
+                    )
+                    cell = runner.run_cell(
+                        target,
+                        props,
+                        device=device,
+                        dtype=DTYPES[dtype_name],
+                        profile=profile,
+                        seed=seed,
+                        reproduce_prefix=f"transformer-spec check {name} --device {device} "
+                        f"--dtype {dtype_name} --profile {profile} --seed {seed}",
+                        call_timeout=args.call_timeout,
+                        on_failure=draw,
+                        on_result=_show_result(args, progress, target.name, known, props),
+                    )
+                    cells.append(cell)
+                    for line in report.cell_summary(cell, args.verbose):
+                        progress.line(line)
     return cells
 
 
@@ -550,11 +552,7 @@ def _main(argv: Sequence[str] | None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version (0) or a usage mistake (2)
         return done.code if isinstance(done.code, int) else 2
-    try:
-        return COMMANDS[args.command](args)
-    finally:  # a mutant:NAME target swapped our modules for fresh ones: put them back
-        if "transformer_spec.properties.loading" in sys.modules:
-            sys.modules["transformer_spec.properties.loading"].release_mutants()
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":  # pragma: no cover
