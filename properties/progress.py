@@ -43,6 +43,9 @@ class Progress:
         self._start = self._last = time.monotonic()
         self._thread = threading.Thread(target=self._beat, daemon=True)
         self._previous: Callable[[int, str], None] | None = None
+        # The streams as they are now: a target's prints, captured while it runs, must not
+        # take the run's own lines with them.
+        self._out, self._err = sys.stdout, sys.stderr
 
     def __enter__(self) -> Self:
         global _sink
@@ -75,7 +78,7 @@ class Progress:
     def line(self, text: str, stream: TextIO | None = None) -> None:
         """Print a line now (stdout by default) and restart the quiet clock."""
         with self._lock:
-            print(text, file=stream or sys.stdout, flush=True)
+            print(text, file=stream or self._out, flush=True)
             self._last = time.monotonic()
 
     def heartbeat_text(self) -> str:
@@ -89,7 +92,7 @@ class Progress:
             with self._lock:
                 if time.monotonic() - self._last < self.quiet:
                     continue
-                print(self.heartbeat_text(), file=sys.stderr, flush=True)
+                print(self.heartbeat_text(), file=self._err, flush=True)
                 self._last = time.monotonic()
 
 

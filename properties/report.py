@@ -67,6 +67,9 @@ def cell_heading(target: str, device: str, dtype: str, profile: str, seed: int) 
     return f"[{target} | {device} | {dtype} | profile {profile} | seed {seed}]"
 
 
+OUTPUT_LINES = 10  # of a failing property's captured target output, in the terminal
+
+
 def result_lines(r: Result, width: int, verbose: bool = False) -> list[str]:
     """One result as it finishes: a line (property column `width` wide), and under a failure
     its message, Hypothesis's counterexample and the command that reproduces it. A
@@ -79,7 +82,17 @@ def result_lines(r: Result, width: int, verbose: bool = False) -> list[str]:
     lines = [f"  {tag:<5} {r.property:<{width}}  {r.seconds:6.2f}s  {', '.join(r.clauses)}{extra}"]
     if r.outcome == "fail":
         lines += [_INDENT + line for line in r.message.splitlines()]
+        if r.traceback:
+            lines.append(f"{_INDENT}where the target raised it (innermost frames):")
+            lines += [_INDENT + line for line in r.traceback.splitlines()]
         lines += [_INDENT + line for line in r.counterexample.splitlines()]
+        if r.model_kinds:
+            kinds = ", ".join(f"{k} {TAGS[o].lower()}" for k, o in r.model_kinds.items())
+            lines.append(f"{_INDENT}per model kind: {kinds}")
+        if r.output.strip():
+            shown = r.output.strip().splitlines()
+            lines.append(f"{_INDENT}the target printed ({len(shown)} lines; all in the reports):")
+            lines += [f"{_INDENT}| {line}" for line in shown[:OUTPUT_LINES]]
         if r.reproduce:
             lines.append(f"{_INDENT}reproduce: {r.reproduce}")
     return lines

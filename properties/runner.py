@@ -12,13 +12,17 @@ command that reproduces it.
 import contextlib
 import fnmatch
 import functools
+import io
 import os
 import random
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
+import hypothesis
 import torch
 from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import seed as hypothesis_seed
@@ -39,6 +43,12 @@ from .targets import Target, Unsupported
 from .tolerance import DTYPE_NAMES, tolerance_for
 
 _EXAMPLE_LINES = ("Trying example", "Test case")
+OUTPUT_LIMIT = 4000  # characters of a target's own output kept in the report
+TRACEBACK_FRAMES = 6  # the innermost frames of a target's exception
+# A property stops drawing after this many examples in a row refused for the same reason,
+# none accepted: the refusal is the target's, not the example's (it cost ~450 draws, up to
+# 49 s, before Hypothesis gave up).
+EARLY_REFUSALS = 8
 Outcome = Literal["pass", "fail", "not_applicable", "known_failure", "convention"]
 PROFILES: dict[str, dict[str, object]] = {
     "quick": {"max_examples": 10},
@@ -70,6 +80,9 @@ class Result:
     fault: str = ""  # the guard's diagnosis of a faulty target: hang, state, mutation, ...
     refused: int = 0  # examples the library refused (Unsupported), drawn again
     pictures: list[str] = field(default_factory=list)  # PNG files of the failing example
+    traceback: str = ""  # the innermost frames of what the target raised
+    output: str = ""  # what the target printed (stdout and stderr), cut at OUTPUT_LIMIT
+    model_kinds: dict[str, str] = field(default_factory=dict)  # a failure's outcome per kind
 
 
 OnFailure = Callable[["Result", list[Recorded], Context], None]
@@ -114,21 +127,31 @@ def _with_difference(reason: str, p: Property, ctx: Context) -> str:
     return reason if difference is None else f"{reason}: {difference}"
 
 
+class _AllRefused(BaseException):
+    """Every example so far was refused for one reason: stop drawing (a BaseException, so
+    Hypothesis neither shrinks it nor counts it as a failure)."""
+
+
 def _refuse_unsupported(check: Check, guard: Guard) -> list[str]:
     """Make an example the target refuses (`Unsupported`) an invalid example rather than a
     failure: Hypothesis draws others (its `inner_test` hook). Returns the refusals. Each
     example starts with no recorded calls."""
     refused: list[str] = []
+    accepted = 0
     inner = check.hypothesis.inner_test  # type: ignore[attr-defined]
 
     @functools.wraps(inner)  # the counterexample names the property's own function
     def guarded(*args: object, **kwargs: object) -> None:
+        nonlocal accepted
         guard.recorded.clear()
         try:
             inner(*args, **kwargs)
         except Unsupported as err:
             refused.append(str(err))
+            if not accepted and len(refused) >= EARLY_REFUSALS and len(set(refused)) == 1:
+                raise _AllRefused from None
             reject()
+        accepted += 1
 
     check.hypothesis.inner_test = guarded  # type: ignore[attr-defined]
     return refused
@@ -150,7 +173,40 @@ def run_property(
     mutant run wants kills, not small counterexamples); count=True counts the examples.
     Every call into the target goes through a fresh `Guard`; whatever the target does, the
     result is a Result and the run goes on. `on_failure(result, calls, ctx)` gets the calls
-    the guard recorded in the failing example (for pictures)."""
+    the guard recorded in the failing example (for pictures).
+
+    A model property draws the model kind per example, so its first failure would hide how
+    the other kinds fare: a failure (when shrinking) is followed by one run per kind, and
+    `model_kinds` gives each kind's outcome."""
+    once = functools.partial(
+        _run_once, p, profile=profile, seed=seed, count=count, call_timeout=call_timeout
+    )
+    result = once(ctx, reproduce=reproduce, shrink=shrink, on_failure=on_failure)
+    kinds = ctx.target.model_kinds
+    if result.outcome == "fail" and shrink and len(kinds) > 1 and _draws_kinds(p):
+        for kind in kinds:
+            one = replace(ctx, target=replace(ctx.target, model_kinds=(kind,)))
+            result.model_kinds[kind] = once(one, shrink=False).outcome
+    return result
+
+
+def _draws_kinds(p: Property) -> bool:
+    """A property on "model" draws among the target's kinds (model.KIND ones take one)."""
+    return "model" in p.needs
+
+
+def _run_once(
+    p: Property,
+    ctx: Context,
+    *,
+    profile: str,
+    seed: int,
+    reproduce: str = "",
+    shrink: bool = True,
+    count: bool = False,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    on_failure: OnFailure | None = None,
+) -> Result:
     result = Result(property=p.id, clauses=p.clauses, outcome="pass")
     reason = missing_need(p, ctx.target)
     dtype_name = DTYPE_NAMES[ctx.dtype]
@@ -178,7 +234,8 @@ def run_property(
     ctx = replace(ctx, target=guard.wrap(ctx.target))
     start = time.perf_counter()
     try:
-        check = p.build(ctx)
+        with _captured(result):
+            check = p.build(ctx)
     except NotApplicable as err:
         result.outcome, result.reason = "not_applicable", _with_difference(str(err), p, ctx)
         return result
@@ -210,13 +267,24 @@ def run_property(
 
     # torch's global RNG starts from the seed (and is restored after): a target that draws
     # from it gives the same run whatever ran before in this process.
-    with with_reporter(collect), _quiet_reference_numerics(), torch.random.fork_rng(devices=[]):
+    with (
+        with_reporter(collect),
+        _quiet_reference_numerics(),
+        torch.random.fork_rng(devices=[]),
+        _captured(result),
+    ):
         torch.manual_seed(seed)
         try:
             configured()
         except Unsatisfiable:  # every example was refused: the library cannot take them
             result.outcome = "not_applicable"
             result.reason = f"the library refused every example: {refused[0]}"
+        except _AllRefused:
+            result.outcome = "not_applicable"
+            result.reason = (
+                f"the library refused every example (the first {len(refused)} drawn, all for "
+                f"this reason; stopped early): {refused[0]}"
+            )
         except (Exception, StopProperty) as err:
             _fault(result, err)
             lines += getattr(err, "__notes__", [])  # Hypothesis adds the falsifying example here
@@ -249,10 +317,34 @@ def _fault(result: Result, err: BaseException, when: str = "") -> None:
     else:
         result.fault = "raised"
         result.message = f"the target raised {type(err).__name__}: {err}".strip()
+        result.traceback = _target_frames(err)
     if when:
         result.message += f" ({when})"
     if isinstance(err, StopProperty):
         release_memory()
+
+
+def _target_frames(err: BaseException) -> str:
+    """The innermost frames of what the target raised, the harness's own left out (they are
+    the same for every target and hide the adapter's or the library's line)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    harness = (str(Path(__file__).parent), str(Path(hypothesis.__file__).parent))
+    theirs = [f for f in frames if not f.filename.startswith(harness)] or frames
+    return "".join(traceback.format_list(theirs[-TRACEBACK_FRAMES:])).rstrip()
+
+
+@contextlib.contextmanager
+def _captured(result: Result) -> Iterator[None]:
+    """What the target prints goes into the result (cut at OUTPUT_LIMIT characters), not
+    between the run's own lines."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        text = result.output + buffer.getvalue()
+        cut = len(text) - OUTPUT_LIMIT
+        result.output = text if cut <= 0 else f"{text[:OUTPUT_LIMIT]}\n... ({cut} more characters)"
 
 
 def run_cell(

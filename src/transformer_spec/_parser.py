@@ -98,8 +98,15 @@ def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         action="store_true",
         help="list the properties (id, adapter level, clauses) and exit; with --json, as JSON",
     )
-    check.add_argument(
+    shown = check.add_mutually_exclusive_group()
+    shown.add_argument(
         "-v", "--verbose", action="store_true", help="also list the properties that do not apply"
+    )
+    shown.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only failures, known failures and each cell's counts (the reports keep all)",
     )
     check.add_argument(
         "--json",

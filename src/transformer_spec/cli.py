@@ -229,7 +229,9 @@ def _run_cells(
                         on_result=_show_result(args, progress, target.name, known, props),
                     )
                     cells.append(cell)
-                    for line in report.cell_summary(cell, args.verbose):
+                    for line in report.cell_summary(cell, args.verbose)[
+                        : 1 if args.quiet else None
+                    ]:
                         progress.line(line)
     return cells
 
@@ -250,6 +252,8 @@ def _show_result(
         reason = loading.known_reason(known, r.property, target) if r.outcome == "fail" else None
         if reason is not None:
             r.outcome, r.reason = "known_failure", reason
+        if args.quiet and r.outcome not in ("fail", "known_failure"):
+            return
         for line in report.result_lines(r, width, args.verbose):
             progress.line(line)
 

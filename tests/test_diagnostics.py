@@ -1,0 +1,84 @@
+"""What a run says about a target that raises, prints, refuses everything, or fails for one
+model kind only: enough to tell an adapter bug from a library bug without a debugger."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformer_spec.properties.registry import Context, load_all
+from transformer_spec.properties.runner import EARLY_REFUSALS, run_property
+from transformer_spec.properties.tolerance import tolerance_for
+
+from transformer_spec.cli import main
+
+from . import diagnosed_targets as D
+
+CPU = torch.device("cpu")
+LEAK = "masking.causal_no_future_leak"
+
+
+def _run(target_factory: str, prop: str, tmp_path: Path, *extra: str) -> dict[str, object]:
+    doc = tmp_path / "run.json"
+    name = f"tests.diagnosed_targets:{target_factory}"
+    main(["check", name, "--profile", "ci", "--dtype", "float32", "--property", prop, *extra,
+          "--json", str(doc)])  # fmt: skip
+    result: dict[str, object] = json.loads(doc.read_text())["cells"][0]["results"][0]
+    return result
+
+
+def test_a_raised_exception_shows_the_targets_frames(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = _run("raises_deep", LEAK, tmp_path)
+    assert result["outcome"] == "fail" and result["fault"] == "raised"
+    trace = str(result["traceback"])
+    assert "_softmax_kernel" in trace and "diagnosed_targets.py" in trace
+    assert trace.splitlines()[-1].strip().startswith("raise RuntimeError")
+    out = capsys.readouterr().out
+    assert "where the target raised it (innermost frames):" in out
+    assert "in _softmax_kernel" in out
+
+
+def test_the_targets_prints_go_into_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = _run("chatty", LEAK, tmp_path)
+    assert result["outcome"] == "fail"
+    assert "kernel called with q (" in str(result["output"])
+    out = capsys.readouterr().out
+    printed = [line for line in out.splitlines() if line.startswith("kernel called")]
+    assert printed == [], "the target's prints reached the run's own output"
+    assert "the target printed (" in out and "| kernel called with q (" in out
+
+
+def test_every_example_refused_for_one_reason_stops_early() -> None:
+    p = load_all()["attention.permutation_equivariant"]
+    ctx = Context(D.refuses_everything(), CPU, torch.float32, tolerance_for(torch.float32, CPU))
+    result = run_property(p, ctx, profile="ci", seed=0)
+    assert result.outcome == "not_applicable"
+    assert result.refused == EARLY_REFUSALS
+    assert "stopped early): this kernel is not built for this machine" in result.reason
+
+
+def test_a_failure_reports_each_model_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    p = load_all()["model.output_shape"]
+    target = D.encoder_decoder_crashes()
+    ctx = Context(target, CPU, torch.float32, tolerance_for(torch.float32, CPU))
+    result = run_property(p, ctx, profile="ci", seed=0)
+    assert result.outcome == "fail"
+    assert result.model_kinds == {"decoder_only": "pass", "encoder_decoder": "fail"}
+
+
+def test_quiet_prints_only_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["check", "tests.diagnosed_targets:chatty", "--profile", "ci", "--dtype", "float32",
+          "--property", "masking.*", "--property", "attention.perm*", "--quiet"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "FAIL  masking.causal_no_future_leak" in out
+    assert "PASS" not in out and "do not apply" not in out
+    assert "passed," in out  # each cell's counts stay
+
+
+def test_quiet_and_verbose_together_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--quiet", "--verbose"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
