@@ -3,6 +3,7 @@ anything heavy is imported, the commands that error messages suggest; exit codes
 
 import argparse
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -319,3 +320,23 @@ def test_a_run_that_prints_often_prints_no_heartbeat(capsys: pytest.CaptureFixtu
             time.sleep(0.1)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out.count("line ") == 8
+
+
+def test_a_run_leaves_no_hypothesis_folder_in_the_project(tmp_path: Path) -> None:
+    """Hypothesis's cache goes to the user's cache folder, not ./.hypothesis."""
+    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    project = tmp_path / "project"
+    project.mkdir()
+    argv = ["check", "reference-math", "--dtype", "float32", "--property", "attention.perm*"]
+    run = subprocess.run(
+        [sys.executable, "-m", "transformer_spec", *argv],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert list(project.iterdir()) == []
+    assert (tmp_path / "cache" / "transformer-spec" / "hypothesis").is_dir()

@@ -556,7 +556,21 @@ def _main(argv: Sequence[str] | None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version (0) or a usage mistake (2)
         return done.code if isinstance(done.code, int) else 2
+    _hypothesis_storage_outside_the_project()
     return COMMANDS[args.command](args)
+
+
+def _hypothesis_storage_outside_the_project() -> None:
+    """Hypothesis keeps a cache (the constants it finds in the code) under ./.hypothesis: a
+    run of ours would leave that folder in the user's project. It goes to the user's cache
+    folder instead (worker processes inherit the variable), unless
+    HYPOTHESIS_STORAGE_DIRECTORY already says where."""
+    import os
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    os.environ.setdefault(
+        "HYPOTHESIS_STORAGE_DIRECTORY", str(cache / "transformer-spec" / "hypothesis")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
