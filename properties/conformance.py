@@ -9,6 +9,7 @@ name, so a worker needs nothing pickled but names.
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,9 @@ from .progress import Progress, in_order, map_jobs
 from .registry import load_all, select
 from .runner import CellReport, run_cell
 from .tolerance import DTYPE_NAMES
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 SYMBOL = {
     "pass": "pass",
@@ -51,6 +55,20 @@ class Job:
     seed: int
     call_timeout: float = DEFAULT_CALL_TIMEOUT
     properties: tuple[str, ...] = ()  # ids or globs; () for every property
+    profile: str = "ci"
+
+    @classmethod
+    def of(cls, plan: "Plan", target: str, dtype: str) -> "Job":
+        """One cell of a plan (the plan's known failures travel beside the jobs)."""
+        return cls(
+            target,
+            str(plan.device),
+            dtype,
+            plan.seed,
+            plan.call_timeout,
+            plan.properties,
+            plan.profile,
+        )
 
 
 def run_job(job: Job, known: Sequence[KnownFailure] = (), index: int = 0) -> CellReport:
@@ -63,7 +81,7 @@ def run_job(job: Job, known: Sequence[KnownFailure] = (), index: int = 0) -> Cel
             props,
             device=torch.device(job.device),
             dtype=dtype,
-            profile="ci",
+            profile=job.profile,
             seed=job.seed,
             call_timeout=job.call_timeout,
             job=index,
@@ -116,7 +134,9 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
-def render_markdown(cells: list[CellReport], header: str, descriptions: dict[str, str]) -> str:
+def render_markdown(
+    cells: list[CellReport], header: str, run: str, descriptions: dict[str, str]
+) -> str:
     """One table per (device, dtype): properties down, targets across; then what each
     convention difference, refusal, known failure and failure was."""
     lines = ["# Conformance table", "", header, ""]
@@ -124,7 +144,7 @@ def render_markdown(cells: list[CellReport], header: str, descriptions: dict[str
         "Outcomes: `pass`; `conv`: passes in the target's own declared convention, which "
         "differs from the reference's (the explanation is below); `n/a`: the target lacks "
         "what the property needs; `known`: fails, with a written reason below; `FAIL`: fails. "
-        "Profile `ci` (25 examples per property, seed 0). Regenerate with the command above.",
+        f"{run} Regenerate with the command above.",
         "",
         "## Targets",
         "",

@@ -57,31 +57,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _cell(config: pytest.Config) -> tuple[Any, str, int] | str:
     import torch
-    from transformer_spec.reference.config import DTYPES, parse_device
 
     from .loading import UsageError, load_target
+    from .plan import make_plan
     from .registry import Context
-    from .runner import default_profile, default_seed
     from .tolerance import tolerance_for
 
     opt = config.getoption
+    device = str(opt("--ts-device"))
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return f"--ts-device {device}: this machine has no CUDA device"
     try:
+        plan = make_plan(
+            [str(opt("--ts-target"))],
+            device=device,
+            dtypes=[str(opt("--ts-dtype"))],
+            profile=opt("--ts-profile"),
+            seed=opt("--ts-seed"),
+            option="--ts-",
+        )
         installed = config.stash.setdefault(INSTALLED, contextlib.ExitStack())
-        target = load_target(str(opt("--ts-target")), installed)
+        target = load_target(plan.targets[0], installed)
     except UsageError as err:
         raise pytest.UsageError(str(err)) from err
-    dtype_name = str(opt("--ts-dtype"))
-    if dtype_name not in DTYPES:
-        raise pytest.UsageError(f"--ts-dtype {dtype_name!r}: expected one of {list(DTYPES)}")
-    name = str(opt("--ts-device"))
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        return f"--ts-device {name}: this machine has no CUDA device"
-    try:
-        device = parse_device(name, argument="--ts-device")
-    except ValueError as err:
-        raise pytest.UsageError(str(err)) from err
-    dtype = DTYPES[dtype_name]
-    profile = str(opt("--ts-profile") or default_profile())
-    seed = opt("--ts-seed")
-    ctx = Context(target=target, device=device, dtype=dtype, tolerance=tolerance_for(dtype, device))
-    return ctx, profile, default_seed(profile) if seed is None else int(seed)
+    dtype = getattr(torch, plan.dtypes[0])
+    tolerance = tolerance_for(dtype, plan.device)
+    ctx = Context(target=target, device=plan.device, dtype=dtype, tolerance=tolerance)
+    return ctx, plan.profile, plan.seed

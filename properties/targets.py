@@ -27,6 +27,7 @@ from typing import Literal, Protocol, get_args
 
 import torch
 from torch import Tensor
+from transformer_spec.reference.config import DTYPES
 
 MaskPolarity = Literal["true_attends", "true_blocks"]
 Alignment = Literal["top_left", "bottom_right"]
@@ -39,7 +40,7 @@ LayerNormEps = Literal["inside_sqrt", "outside_sqrt"]
 ModelKind = Literal["encoder_decoder", "decoder_only", "encoder_only"]
 MHAInputs = Literal["cross", "self"]
 MHACausal = Literal["argument", "always", "never"]
-ALL_DTYPES = ("float64", "float32", "bfloat16", "float16")
+ALL_DTYPES = tuple(DTYPES)
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,9 @@ from dataclasses import dataclass, fields
 from importlib import resources
 
 import torch
+from transformer_spec.reference.config import DTYPES
 
-DTYPE_NAMES = {
-    torch.float64: "float64",
-    torch.float32: "float32",
-    torch.bfloat16: "bfloat16",
-    torch.float16: "float16",
-}
+DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}  # the one table, reversed
 
 
 @dataclass(frozen=True)

@@ -321,3 +321,16 @@ def test_cudnn_declares_its_fully_masked_rows_finite() -> None:
     conventions = load_target("torch-sdpa-cudnn").conventions
     assert conventions.fully_masked_row == "finite" and conventions.devices == ("cuda",)
     assert "neither zeros nor the mean of V" in conventions.explanations["fully_masked_row"]
+
+
+def test_table_page_says_the_profile_and_seed_it_ran(tmp_path: Path) -> None:
+    """`table` takes the same run options as `check` (one Plan): its page and its
+    regenerating command say what ran, not a fixed 'seed 0'."""
+    out = tmp_path / "table.md"
+    argv = ["table", "torch-sdpa-math", "--jobs", "1", "--property", "attention.permut*"]
+    assert main([*argv, "--profile", "quick", "--seed", "3", "--markdown", str(out)]) == 0
+    page = out.read_text()
+    assert "Profile `quick` (10 examples per property, seed 3)." in page
+    assert "--profile quick --seed 3" in page
+    assert main([*argv, "--markdown", str(out)]) == 0
+    assert "Profile `ci` (25 examples per property, seed 0)." in out.read_text()

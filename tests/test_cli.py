@@ -174,7 +174,20 @@ def test_copy_task_help_gives_a_description_and_the_defaults(
 
 
 def test_the_light_dtype_names_are_the_references() -> None:
-    assert list(_options.DTYPE_NAMES) == list(DTYPES)
+    """One dtype table (reference.config.DTYPES); the places that must not import torch (the
+    CLI's option checks, the GPU benchmark's driver, nox) hold its names, kept equal here."""
+    import ast
+
+    def literal(path: str) -> list[str]:
+        tree = ast.parse((Path(__file__).parents[1] / path).read_text())
+        return next(
+            list(ast.literal_eval(node.value))
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DTYPES"
+        )
+
+    for names in (_options.DTYPE_NAMES, literal("benchmarks/gpu.py"), literal("noxfile.py")):
+        assert list(names) == list(DTYPES)
 
 
 # --- check --list -------------------------------------------------------------------------

@@ -32,16 +32,36 @@ _DTYPE_HELP = f"{', '.join(DTYPE_NAMES)} or all (repeatable; default float32)"
 _CORES = os.cpu_count() or 1
 
 
-def _cell_options(parser: argparse.ArgumentParser) -> None:
-    """The options `check` and `table` share."""
+def _cell_options(parser: argparse.ArgumentParser, *, profile: str) -> None:
+    """The options that describe a run (transformer_spec.properties.plan.Plan), the same for
+    `check` and `table`; only the profile's default differs, as `profile` says."""
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--dtype", action="append", metavar="DTYPE", help=_DTYPE_HELP)
+    parser.add_argument(
+        "--profile",
+        choices=["quick", "ci", "thorough"],
+        help=f"10, 25 or 200 examples per property (default: {profile})",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="Hypothesis seed (default: 0 under the ci profile, else random)"
+    )
+    parser.add_argument(
+        "--property",
+        action="append",
+        metavar="PATTERN",
+        help="only properties matching this id or glob (repeatable; check --list shows them)",
+    )
     parser.add_argument(
         "--call-timeout",
         type=float,
         default=DEFAULT_CALL_TIMEOUT,
         metavar="SECONDS",
         help=f"per-call time limit on the target (default {DEFAULT_CALL_TIMEOUT:g}; 0: none)",
+    )
+    parser.add_argument(
+        "--known-failures",
+        metavar="FILE",
+        help="PROPERTY or TARGET/PROPERTY pattern per line, then the written reason",
     )
 
 
@@ -78,21 +98,7 @@ def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         help="MODULE:FACTORY (looked up from the current folder too), mutant:NAME or a "
         "built-in target (listed below; default: reference-math reference-fused)",
     )
-    _cell_options(check)
-    check.add_argument(
-        "--profile",
-        choices=["quick", "ci", "thorough"],
-        help="10, 25 or 200 examples per property (default: ci when $CI is set, else quick)",
-    )
-    check.add_argument(
-        "--seed", type=int, help="Hypothesis seed (default: 0 under ci, else random)"
-    )
-    check.add_argument(
-        "--property",
-        action="append",
-        metavar="PATTERN",
-        help="only properties matching this id or glob (repeatable; --list shows them)",
-    )
+    _cell_options(check, profile="ci when $CI is set, else quick")
     check.add_argument(
         "--list",
         action="store_true",
@@ -126,11 +132,6 @@ def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         "--pictures",
         metavar="DIR",
         help="draw failing examples as PNG files here (default with --html: beside the page)",
-    )
-    check.add_argument(
-        "--known-failures",
-        metavar="FILE",
-        help="one property id or pattern per line, then the reason",
     )
 
 
@@ -169,8 +170,7 @@ def _table_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     table.add_argument(
         "targets", nargs="*", metavar="TARGET", help="default: every built-in target"
     )
-    _cell_options(table)
-    table.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    _cell_options(table, profile="ci")
     table.add_argument(
         "--jobs", type=int, default=_CORES, help=f"worker processes (default: cores, {_CORES})"
     )
@@ -179,20 +179,10 @@ def _table_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         "--json", metavar="PATH", help="also write every cell's results as JSON here"
     )
     table.add_argument(
-        "--property",
-        action="append",
-        help="only properties matching this id or glob (repeatable; check --list shows them)",
-    )
-    table.add_argument(
         "--budget",
         type=float,
         metavar="SECONDS",
         help="start no cell after this many seconds; the table names the cells not run",
-    )
-    table.add_argument(
-        "--known-failures",
-        metavar="FILE",
-        help="PROPERTY or TARGET/PROPERTY pattern per line, then the written reason",
     )
 
 

@@ -18,12 +18,11 @@ from ._options import UsageError
 from ._parser import build_parser
 
 if TYPE_CHECKING:
-    import torch
-
     from transformer_spec.properties.conformance import Job
     from transformer_spec.properties.guard import Recorded
     from transformer_spec.properties.loading import KnownFailure
     from transformer_spec.properties.mutants import Mutant
+    from transformer_spec.properties.plan import Plan
     from transformer_spec.properties.progress import Progress
     from transformer_spec.properties.registry import Context, Property
     from transformer_spec.properties.runner import CellReport, OnFailure, Result
@@ -127,41 +126,32 @@ def _check(args: argparse.Namespace) -> int:
             return _list_properties(args)
         if args.json == "-":
             raise UsageError("--json: expected a PATH (a bare --json goes with --list)")
-        device, known, props = _check_setup(args)
-        targets = _load_targets(args.targets or ["reference-math", "reference-fused"])
+        plan = _plan(args, ["reference-math", "reference-fused"])
+        targets = _load_targets(plan.targets)
     except UsageError as err:
         return _usage("check", err)
     except _loading_error() as err:
         return _usage("check", err)
     missing: list[str] = []  # why there are no pictures, if there are none
-    cells = _run_cells(args, targets, props, device, known, _picture_drawer(pictures, missing))
-    return _finish_check(args, cells, targets, known, missing)
+    cells = _run_cells(args, plan, targets, _picture_drawer(pictures, missing))
+    return _finish_check(args, cells, targets, list(plan.known), missing)
 
 
-def _check_setup(
-    args: argparse.Namespace,
-) -> "tuple[torch.device, list[KnownFailure], list[Property]]":
-    """The options that need torch or the registry: the device (does it exist here?), the
-    known-failures file and the --property patterns."""
-    from transformer_spec.properties import loading, registry
+def _plan(args: argparse.Namespace, default_targets: Sequence[str]) -> "Plan":
+    """The run the options describe, checked (transformer_spec.properties.plan)."""
+    from transformer_spec.properties.plan import make_plan
 
-    device = _device(args.device)
-    known = loading.load_known_failures(args.known_failures) if args.known_failures else []
-    props = registry.select(args.property)
-    if not props:
-        raise UsageError(
-            f"--property {args.property}: matches no property; see `transformer-spec check --list`"
-        )
-    return device, known, props
-
-
-def _device(word: str) -> "torch.device":
-    from transformer_spec.reference.config import parse_device
-
-    try:
-        return parse_device(word, argument="--device")
-    except ValueError as err:
-        raise UsageError(str(err)) from err
+    return make_plan(
+        args.targets or default_targets,
+        device=args.device,
+        dtypes=args.dtype,
+        profile=args.profile,
+        seed=args.seed,
+        call_timeout=args.call_timeout,
+        properties=args.property or (),
+        known_failures=args.known_failures,
+        default="ci" if args.command == "table" else None,
+    )
 
 
 def _load_targets(names: Sequence[str]) -> "dict[str, Target]":
@@ -189,10 +179,8 @@ def _list_properties(args: argparse.Namespace) -> int:
 
 def _run_cells(
     args: argparse.Namespace,
+    plan: "Plan",
     targets: "dict[str, Target]",
-    props: "list[Property]",
-    device: "torch.device",
-    known: "list[KnownFailure]",
     draw: "OnFailure | None",
 ) -> "list[CellReport]":
     """Each (target, dtype) cell, each result printed as it finishes. A target is opened for
@@ -203,35 +191,36 @@ def _run_cells(
     from transformer_spec.properties.progress import Progress
     from transformer_spec.reference.config import DTYPES
 
-    profile = args.profile or runner.default_profile()
-    seed = runner.default_seed(profile) if args.seed is None else args.seed
+    props, known = plan.selected(), list(plan.known)
     cells = []
     with Progress() as progress:
         for name, loaded in targets.items():
             with loading.for_cell(name, loaded) as target:
                 progress.line("\n".join(report.header(target)))
-                progress.line(f"torch {torch.__version__}, device {device}, profile {profile}")
-                for dtype_name in args.dtype:
+                progress.line(
+                    f"torch {torch.__version__}, device {plan.device}, profile {plan.profile}"
+                )
+                for dtype_name in plan.dtypes:
                     progress.line(
-                        report.cell_heading(target.name, str(device), dtype_name, profile, seed)
+                        report.cell_heading(
+                            target.name, str(plan.device), dtype_name, plan.profile, plan.seed
+                        )
                     )
                     cell = runner.run_cell(
                         target,
                         props,
-                        device=device,
+                        device=plan.device,
                         dtype=DTYPES[dtype_name],
-                        profile=profile,
-                        seed=seed,
-                        reproduce_prefix=f"transformer-spec check {name} --device {device} "
-                        f"--dtype {dtype_name} --profile {profile} --seed {seed}",
-                        call_timeout=args.call_timeout,
+                        profile=plan.profile,
+                        seed=plan.seed,
+                        reproduce_prefix=plan.reproduce(name, dtype_name),
+                        call_timeout=plan.call_timeout,
                         on_failure=draw,
                         on_result=_show_result(args, progress, target.name, known, props),
                     )
                     cells.append(cell)
-                    for line in report.cell_summary(cell, args.verbose)[
-                        : 1 if args.quiet else None
-                    ]:
+                    summary = report.cell_summary(cell, args.verbose)
+                    for line in summary[: 1 if args.quiet else None]:
                         progress.line(line)
     return cells
 
@@ -415,30 +404,20 @@ def _table(args: argparse.Namespace) -> int:
         if args.budget is not None and not args.budget > 0:
             raise UsageError(f"--budget {args.budget:g}: expected seconds > 0")
         from transformer_spec.properties import conformance as C
-        from transformer_spec.properties import loading, registry
+        from transformer_spec.properties.runner import PROFILES
 
-        device = _device(args.device)
-        if args.property and not registry.select(args.property):
-            raise UsageError(
-                f"--property {args.property}: matches no property; "
-                "see `transformer-spec check --list`"
-            )
-        known = loading.load_known_failures(args.known_failures) if args.known_failures else []
-        targets = _load_targets(args.targets or C.all_targets())
+        plan = _plan(args, C.all_targets())
+        targets = _load_targets(plan.targets)
     except UsageError as err:
         return _usage("table", err)
     except _loading_error() as err:
         return _usage("table", err)
+    device, known = plan.device, list(plan.known)
     left_out = []
     if not args.targets:  # by default, only the targets that run on this device
         left_out = [n for n, t in targets.items() if device.type not in t.conventions.devices]
     names = [n for n in targets if n not in left_out]
-    chosen = tuple(args.property or ())
-    jobs = [
-        C.Job(n, str(device), d, args.seed, args.call_timeout, chosen)
-        for d in args.dtype
-        for n in names
-    ]
+    jobs = [C.Job.of(plan, n, d) for d in plan.dtypes for n in names]
     cells = _run_table(args, jobs, known)
     not_run = [f"{j.target} ({j.dtype})" for j in jobs[len(cells) :]]
     if not_run:
@@ -446,6 +425,8 @@ def _table(args: argparse.Namespace) -> int:
     text = C.render_markdown(
         cells,
         _table_header(args, names, cells, left_out, str(device), not_run),
+        f"Profile `{plan.profile}` ({PROFILES[plan.profile]['max_examples']} examples per "
+        f"property, seed {plan.seed}).",
         {n: t.description for n, t in targets.items()},
     )
     written = _write(args.markdown, lambda: text)
@@ -522,7 +503,9 @@ def _table_words(args: argparse.Namespace) -> list[str]:
     words = [f"--device {args.device}"] + [f"--dtype {d}" for d in args.dtype]
     if args.call_timeout != DEFAULT_CALL_TIMEOUT:
         words.append(f"--call-timeout {args.call_timeout:g}")
-    if args.seed != 0:
+    if args.profile not in (None, "ci"):
+        words.append(f"--profile {args.profile}")
+    if args.seed is not None and not (args.seed == 0 and args.profile in (None, "ci")):
         words.append(f"--seed {args.seed}")
     if args.known_failures:
         words.append(f"--known-failures {args.known_failures}")
