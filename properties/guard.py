@@ -30,7 +30,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .targets import ComponentSpec, Conventions, LayerSpec, MHASpec, ModelSpec, Target
+from .targets import (
+    CONTRACTS,
+    ComponentSpec,
+    Conventions,
+    LayerSpec,
+    MHASpec,
+    ModelSpec,
+    Target,
+)
 
 Spec = MHASpec | ModelSpec | LayerSpec | ComponentSpec
 DEFAULT_CALL_TIMEOUT = 60.0  # seconds: the harness's shapes are tiny, a call takes ms
@@ -179,39 +187,10 @@ def _first_difference(a: Tensor, b: Tensor) -> str:
     )
 
 
-# What each method returns: allowed types, and the shape wanted given (inputs, spec).
-_OPTIONAL = (Tensor, type(None))
-_RETURNS: dict[str, tuple[type, ...]] = {
-    "mha": (tuple,),
-    "layer": (Tensor,),
-    "model.logits": (Tensor,),
-    "model.incremental_logits": _OPTIONAL,
-    "model.loss": (Tensor,),
-    "model.generate": (Tensor,),
-    "model.embedding_parameter": (Tensor,),
-    "components.embedding_matrix": _OPTIONAL,
-    "components.embed": _OPTIONAL,
-    "components.positional_table": _OPTIONAL,
-    "components.embed_with_positions": _OPTIONAL,
-    "components.layer_norm": _OPTIONAL,
-    "components.feed_forward": _OPTIONAL,
-    "components.unembed": _OPTIONAL,
-    "vocabulary.pad_batch": (Tensor,),
-}
-# Methods made twice to check determinism: those with no side effects and no RNG argument.
-_PURE = {
-    "attention",
-    "mha",
-    "layer",
-    "model.logits",
-    "model.incremental_logits",
-    "components.embed",
-    "components.positional_table",
-    "components.embed_with_positions",
-    "components.layer_norm",
-    "components.feed_forward",
-    "components.unembed",
-}
+# What each method returns, and which are made twice to check determinism: the contract
+# table beside the Protocols (targets.CONTRACTS).
+_RETURNS = {what: c.returns for what, c in CONTRACTS.items() if c.returns is not None}
+_PURE = {what for what, c in CONTRACTS.items() if c.pure}
 
 
 def _want_shape(
@@ -249,7 +228,7 @@ class Recorded:
     result: Any
 
 
-_RECORD = ("attention", "components.positional_table")
+_RECORD = tuple(what for what, c in CONTRACTS.items() if c.recorded)
 
 
 def _to_cpu(value: Any) -> Any:

@@ -406,6 +406,60 @@ class Components(Protocol):
 
 
 @dataclass(frozen=True)
+class Contract:
+    """What one method of an adapter level promises, as the guard checks it on every call.
+
+    returns: the types the result may have (a wrong type is an `output` fault; None: not
+    checked, the properties that use the result say what is wrong with it); pure: no
+    side effects and no RNG argument, so the guard makes the first calls twice and they must
+    agree bit for bit (unless the target declares deterministic=False); recorded: the calls
+    are kept for the pictures of a failing example; result: the promise in words."""
+
+    returns: tuple[type, ...] | None
+    pure: bool
+    result: str
+    recorded: bool = False
+
+
+_MAYBE = (Tensor, type(None))
+# Every method of every Protocol above, as the guard names its calls: LEVEL for a callable
+# level, LEVEL.METHOD otherwise (a test keeps this table and the Protocols the same).
+CONTRACTS: dict[str, Contract] = {
+    "attention": Contract((tuple,), True, "(output (b, h, Lq, d_v), weights or None)", True),
+    "mha": Contract((tuple,), True, "(output (b, Lq, d_model), weights or None)"),
+    "mha.projections": Contract(None, False, "Projections or None"),
+    "model.logits": Contract((Tensor,), True, "logits (b, t, vocab)"),
+    "model.incremental_logits": Contract(_MAYBE, True, "logits (b, t, vocab) or None"),
+    "model.generate": Contract((Tensor,), False, "tokens (b, p + n), n <= max_new_tokens"),
+    "model.loss": Contract((Tensor,), False, "a differentiable scalar"),
+    "model.parameters": Contract(None, False, "every parameter by name"),
+    "model.embedding_parameter": Contract((Tensor,), False, "M (vocab, d_model), the parameter"),
+    "model.load_pretrained_embedding": Contract(None, False, "nothing (M is set)"),
+    "layer": Contract((Tensor,), True, "x (b, t, d_model)"),
+    "layer.zero_sublayer_outputs": Contract(None, False, "nothing (weights zeroed)"),
+    "vocabulary.units": Contract(None, False, "every unit, specials left out"),
+    "vocabulary.encode": Contract(None, False, "ids"),
+    "vocabulary.pad_batch": Contract((Tensor,), False, "ids (b, length) int64"),
+    "components.embedding_matrix": Contract(_MAYBE, False, "M (vocab, d_model) or None"),
+    "components.embed": Contract(_MAYBE, True, "(b, t, d_model) or None"),
+    "components.positional_table": Contract(_MAYBE, True, "(n, d_model) or None", True),
+    "components.embed_with_positions": Contract(_MAYBE, True, "(b, t, d_model) or None"),
+    "components.layer_norm": Contract(_MAYBE, True, "x's shape, or None"),
+    "components.feed_forward": Contract(_MAYBE, True, "(b, t, d_model) or None"),
+    "components.unembed": Contract(_MAYBE, True, "(b, t, vocab) or None"),
+}
+# The level each Protocol is reached at (as the guard names it).
+PROTOCOL_LEVELS: dict[str, tuple[type, ...]] = {
+    "attention": (AttentionFn,),
+    "mha": (MHA,),
+    "model": (Model, GenerativeModel, TrainableModel),
+    "layer": (Layer,),
+    "vocabulary": (Vocabulary,),
+    "components": (Components,),
+}
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     description: str

@@ -142,3 +142,22 @@ def test_running_out_of_gpu_memory_releases_it(tmp_path: Path) -> None:
 
 def test_the_cli_default_call_timeout_is_the_guards() -> None:
     assert DEFAULT_CALL_TIMEOUT == guard.DEFAULT_CALL_TIMEOUT
+
+
+def test_every_protocol_method_has_a_contract() -> None:
+    """The guard checks each call against targets.CONTRACTS: a method added to a Protocol
+    without a row would go unchecked, and a row without a method would be stale."""
+    from transformer_spec.properties.targets import CONTRACTS, PROTOCOL_LEVELS
+
+    def methods(protocol: type) -> set[str]:
+        names = {n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")}
+        return names | ({"__call__"} if "__call__" in vars(protocol) else set())
+
+    wanted = {
+        level if name == "__call__" else f"{level}.{name}"
+        for level, protocols in PROTOCOL_LEVELS.items()
+        for protocol in protocols
+        for name in methods(protocol)
+    }
+    assert wanted == set(CONTRACTS)
+    assert set(guard._RETURNS) <= set(CONTRACTS) and set(guard._PURE) <= set(CONTRACTS)
