@@ -167,7 +167,13 @@ def _check_values(c: "Conventions") -> None:
 class Unsupported(Exception):
     """Raised by an adapter when the library refuses an input it documents as unsupported
     (e.g. a backend with no kernel for it); the property is reported not applicable with
-    this message, never as a pass."""
+    this message, never as a pass. Another example is drawn after a refusal, unless
+    `always=True` says the refusal does not depend on the example (the model cannot do this
+    at all): the property then stops at once."""
+
+    def __init__(self, reason: str, *, always: bool = False) -> None:
+        super().__init__(reason)
+        self.always = always
 
 
 class AttentionFn(Protocol):

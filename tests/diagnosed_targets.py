@@ -39,11 +39,23 @@ def chatty() -> Target:
     return Target(name="chatty", description="prints on every call", attention=attend)
 
 
-def refuses_everything() -> Target:
+def refuses_everything(always: bool = True) -> Target:
     def attend(q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool) -> Out:
-        raise Unsupported("this kernel is not built for this machine")
+        raise Unsupported("this kernel is not built for this machine", always=always)
 
     return Target(name="refuses", description="refuses every call", attention=attend)
+
+
+def refuses_odd_widths() -> Target:
+    """Refuses, with one message, every call whose d_k is odd: the examples it accepts
+    must still be checked, however many refusals come first."""
+
+    def attend(q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool) -> Out:
+        if q.shape[-1] % 2:
+            raise Unsupported("odd head widths are not supported")
+        return _reference(q, k, v, mask, causal)
+
+    return Target(name="refuses-odd", description="refuses odd d_k", attention=attend)
 
 
 def encoder_decoder_crashes() -> Target:

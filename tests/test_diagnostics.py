@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import EARLY_REFUSALS, run_property
+from transformer_spec.properties.runner import Result, run_property
+from transformer_spec.properties.targets import Target
 from transformer_spec.properties.tolerance import tolerance_for
 
 from transformer_spec.cli import main
@@ -52,13 +53,25 @@ def test_the_targets_prints_go_into_the_report(
     assert "the target printed (" in out and "| kernel called with q (" in out
 
 
-def test_every_example_refused_for_one_reason_stops_early() -> None:
+def _refusals(target: Target) -> Result:
     p = load_all()["attention.permutation_equivariant"]
-    ctx = Context(D.refuses_everything(), CPU, torch.float32, tolerance_for(torch.float32, CPU))
-    result = run_property(p, ctx, profile="ci", seed=0)
-    assert result.outcome == "not_applicable"
-    assert result.refused == EARLY_REFUSALS
-    assert "stopped early): this kernel is not built for this machine" in result.reason
+    ctx = Context(target, CPU, torch.float32, tolerance_for(torch.float32, CPU))
+    return run_property(p, ctx, profile="ci", seed=0, count=True)
+
+
+def test_a_refusal_declared_for_every_example_stops_at_once() -> None:
+    result = _refusals(D.refuses_everything(always=True))
+    assert result.outcome == "not_applicable" and result.refused == 1
+    why = "this kernel is not built for this machine"
+    assert result.reason == f"the target refuses every example: {why}"
+    other = _refusals(D.refuses_everything(always=False))  # Hypothesis gives up on its own
+    assert other.outcome == "not_applicable" and other.refused > 100
+    assert other.reason.startswith("the library refused every example: this kernel")
+
+
+def test_repeated_refusals_do_not_hide_the_examples_accepted() -> None:
+    result = _refusals(D.refuses_odd_widths())
+    assert result.outcome == "pass" and result.refused > 0 and result.examples > result.refused
 
 
 def test_a_failure_reports_each_model_kind(capsys: pytest.CaptureFixture[str]) -> None:
