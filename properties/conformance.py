@@ -6,10 +6,12 @@ Cells run in spawned worker processes (torch and fork mix badly); each loads its
 name, so a worker needs nothing pickled but names.
 """
 
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,7 +22,7 @@ from .guard import DEFAULT_CALL_TIMEOUT
 from .loading import KnownFailure, apply_known, opened
 from .progress import Progress, in_order, map_jobs
 from .registry import load_all, select
-from .runner import CellReport, run_cell
+from .runner import PROFILES, CellReport, Result, run_cell
 from .tolerance import DTYPE_NAMES
 
 if TYPE_CHECKING:
@@ -195,3 +197,88 @@ def _notes(cells: list[CellReport]) -> list[str]:
         f"- **{kind}**, `{target}`: {text}. In: {', '.join(wheres)}."
         for (kind, target, text), wheres in seen.items()
     ]
+
+
+@dataclass
+class Merged:
+    """Reports of several runs (table shards, check runs) as one."""
+
+    cells: list[CellReport]
+    descriptions: dict[str, str]
+    run: str  # the profile and seed, for the page
+    sources: list[str]
+    doc: dict[str, object]
+
+    def to_json(self) -> str:
+        return json.dumps(self.doc, indent=2)
+
+
+def merge_reports(paths: Sequence[Path]) -> Merged:
+    """One table from the --json reports of `table` or `check`; ValueError names the report
+    that cannot be read, or the cell two reports disagree on."""
+    docs = [(str(path), _read_report(path)) for path in paths]
+    versions = {str(doc["spec_version"]) for _, doc in docs}
+    if len(versions) > 1:
+        raise ValueError(f"the reports check different spec versions: {sorted(versions)}")
+    cells: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
+    targets: dict[str, Any] = {}
+    for source, doc in docs:
+        targets.update(doc["targets"])
+        for cell in doc["cells"]:
+            key = (cell["target"], cell["device"], cell["dtype"])
+            if key in cells and cells[key][1] != cell:
+                raise ValueError(
+                    f"cell {' | '.join(key)} is in {cells[key][0]} and {source} with "
+                    "different results"
+                )
+            cells[key] = (source, cell)
+    # A run's own order: every shard of a table names all its targets, and lists its cells
+    # device- and dtype-major.
+    names = list(targets)
+    places = list(dict.fromkeys((device, dtype) for _, device, dtype in cells))
+    order = sorted(cells, key=lambda k: (places.index(k[1:]), names.index(k[0])))
+    built = [_cell_from_json(*cells[key]) for key in order]
+    runs = {(c.profile, c.seed) for c in built}
+    run = (
+        f"Profile `{built[0].profile}` ({PROFILES[built[0].profile]['max_examples']} examples "
+        f"per property, seed {built[0].seed})."
+        if len(runs) == 1
+        else "Profiles and seeds: as each cell of the merged reports says."
+    )
+    doc = {
+        "spec_version": versions.pop(),
+        "merged_from": [s for s, _ in docs],
+        "targets": {n: targets[n] for n in dict.fromkeys(c.target for c in built)},
+        "cells": [cells[key][1] for key in order],
+    }
+    descriptions = {n: str(t.get("description", "")) for n, t in targets.items()}
+    sources = [f"{s} (`{d['command']}`)" if "command" in d else s for s, d in docs]
+    return Merged(built, descriptions, run, sources, doc)
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"report {str(path)!r}: cannot read it: {err}") from err
+    keys = ("spec_version", "targets", "cells")
+    missing = [k for k in keys if not isinstance(doc, dict) or k not in doc]
+    if missing:
+        raise ValueError(
+            f"report {str(path)!r}: not a transformer-spec JSON report (no {missing[0]!r}); "
+            "write one with `table --json` or `check --json`"
+        )
+    result: dict[str, Any] = doc
+    return result
+
+
+def _cell_from_json(source: str, cell: dict[str, Any]) -> CellReport:
+    try:
+        results = [Result(**r) for r in cell["results"]]
+        fields = {k: v for k, v in cell.items() if k != "results"}
+        return CellReport(**fields, results=results)
+    except (TypeError, KeyError) as err:
+        raise ValueError(
+            f"report {source!r}: cell {cell.get('target')!r} is not in this version's form "
+            f"({err}); merge reports written by the same transformer-spec version"
+        ) from err

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -334,3 +335,64 @@ def test_table_page_says_the_profile_and_seed_it_ran(tmp_path: Path) -> None:
     assert "--profile quick --seed 3" in page
     assert main([*argv, "--markdown", str(out)]) == 0
     assert "Profile `ci` (25 examples per property, seed 0)." in out.read_text()
+
+
+def _body(page: str) -> str:
+    """The table without its first lines (the command that made it)."""
+    return page.split("## Targets", 1)[1]
+
+
+def test_table_shards_merge_into_the_whole_table(tmp_path: Path) -> None:
+    names = ["torch-sdpa-math", "torch-mha", "reference-math"]
+    argv = ["table", *names, "--jobs", "1", "--property", "attention.permut*"]
+    argv += ["--property", "multihead.output_shape*", "--dtype", "float32", "--dtype", "float64"]
+    whole = tmp_path / "whole.md"
+    assert main([*argv, "--markdown", str(whole)]) == 0
+    shards = [tmp_path / f"shard{i}.json" for i in (1, 2, 3)]
+    for i, shard in enumerate(shards, start=1):
+        assert main([*argv, "--shard", f"{i}/3", "--json", str(shard)]) == 0
+        assert len(json.loads(shard.read_text())["cells"]) == 2  # 6 cells in 3 shares
+    merged, doc = tmp_path / "merged.md", tmp_path / "merged.json"
+    reports = [str(s) for s in reversed(shards)]  # the order of the reports does not matter
+    assert main(["merge", *reports, "--markdown", str(merged), "--json", str(doc)]) == 0
+    assert _body(merged.read_text()) == _body(whole.read_text())
+    assert "Profile `ci` (25 examples per property, seed 0)." in merged.read_text()
+    assert len(json.loads(doc.read_text())["cells"]) == 6
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d.write_text("{not json"), "cannot read it"),
+        (lambda d: d.write_text('{"cells": []}'), "not a transformer-spec JSON report"),
+    ],
+)
+def test_merge_refuses_what_is_not_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Any, message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    make(bad)
+    assert main(["merge", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_merge_refuses_two_reports_that_disagree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "a.json"
+    argv = ["table", "torch-sdpa-math", "--jobs", "1", "--property", "attention.permut*"]
+    assert main([*argv, "--json", str(first)]) == 0
+    doc = json.loads(first.read_text())
+    doc["cells"][0]["results"][0]["outcome"] = "fail"
+    second = tmp_path / "b.json"
+    second.write_text(json.dumps(doc))
+    assert main(["merge", str(first), str(second)]) == 2
+    assert "torch-sdpa-math | cpu | float32 is in" in capsys.readouterr().err
+    assert main(["merge", str(second)]) == 1  # a failure with no written reason
+
+
+@pytest.mark.parametrize("word", ["0/3", "4/3", "1-3", "x"])
+def test_table_bad_shard(word: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", "torch-sdpa-math", "--shard", word]) == 2
+    assert f"--shard {word!r}: expected I/N with 1 <= I <= N" in capsys.readouterr().err

@@ -85,6 +85,12 @@ def common(args: argparse.Namespace, *reports: str | None) -> None:
             writable(path)
 
 
+def common_reports(*reports: str | None) -> None:
+    for path in reports:
+        if path:
+            writable(path)
+
+
 def writable(path: str) -> None:
     resolved = Path(path).resolve()
     if resolved.is_dir():
@@ -112,3 +118,13 @@ def pictures_folder(pictures: str | None, html: str | None) -> Path | None:
             f"--pictures {str(folder)!r}: folder {str(where)!r} does not exist or is not writable"
         )
     return folder
+
+
+def shard(word: str | None) -> tuple[int, int] | None:
+    """--shard I/N as (I, N), 1 <= I <= N."""
+    if word is None:
+        return None
+    found = re.fullmatch(r"(\d+)/(\d+)", word)
+    if not found or not 1 <= int(found[1]) <= int(found[2]):
+        raise UsageError(f"--shard {word!r}: expected I/N with 1 <= I <= N, e.g. 2/3")
+    return int(found[1]), int(found[2])

@@ -174,6 +174,12 @@ def _table_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     table.add_argument(
         "--jobs", type=int, default=_CORES, help=f"worker processes (default: cores, {_CORES})"
     )
+    table.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only the I-th of N equal shares of the cells (1 <= I <= N), e.g. one CI job "
+        "each; `transformer-spec merge` joins their --json reports into one table",
+    )
     table.add_argument("--markdown", metavar="PATH", help="also write the table here")
     table.add_argument(
         "--json", metavar="PATH", help="also write every cell's results as JSON here"
@@ -200,6 +206,20 @@ def _copy_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     copy.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
+def _merge_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    merge = sub.add_parser(
+        "merge",
+        formatter_class=_Help,
+        help="join the JSON reports of table shards (or check runs) into one table",
+        description="Join the --json reports of several `table` shards or `check` runs (for "
+        "example one CI job per device or per shard) into one conformance table. Exit 1 when a "
+        "cell has a failure with no written reason, 2 for a bad or conflicting report.",
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports (--json)")
+    merge.add_argument("--markdown", metavar="PATH", help="also write the table here")
+    merge.add_argument("--json", metavar="PATH", help="also write the merged report here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="transformer-spec",
@@ -207,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"transformer-spec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_spec_parser, _check_parser, _mutants_parser, _table_parser, _copy_parser):
+    parsers = (_spec_parser, _check_parser, _mutants_parser, _table_parser, _merge_parser)
+    for add in (*parsers, _copy_parser):
         add(sub)
     return parser

@@ -401,6 +401,7 @@ def _table(args: argparse.Namespace) -> int:
     reason, 1 when a failure has none, 2 for bad input."""
     try:
         _options.common(args, args.markdown, args.json)
+        shard = _options.shard(args.shard)
         if args.budget is not None and not args.budget > 0:
             raise UsageError(f"--budget {args.budget:g}: expected seconds > 0")
         from transformer_spec.properties import conformance as C
@@ -418,6 +419,8 @@ def _table(args: argparse.Namespace) -> int:
         left_out = [n for n, t in targets.items() if device.type not in t.conventions.devices]
     names = [n for n in targets if n not in left_out]
     jobs = [C.Job.of(plan, n, d) for d in plan.dtypes for n in names]
+    if shard is not None:  # every N-th cell from the I-th: the shares stay alike in cost
+        jobs = jobs[shard[0] - 1 :: shard[1]]
     cells = _run_table(args, jobs, known)
     not_run = [f"{j.target} ({j.dtype})" for j in jobs[len(cells) :]]
     if not_run:
@@ -430,7 +433,9 @@ def _table(args: argparse.Namespace) -> int:
         {n: t.description for n, t in targets.items()},
     )
     written = _write(args.markdown, lambda: text)
-    written &= _write(args.json, lambda: _table_json(cells, targets, names, left_out, not_run))
+    command = " ".join(["transformer-spec table", *_table_words(args)])
+    extra: dict[str, object] = {"command": command, "not_run": not_run, "left_out": left_out}
+    written &= _write(args.json, lambda: _table_json(cells, targets, names, extra))
     print(text)
     _warn_stale(known, cells)
     failed = sum(c.count("fail") for c in cells)
@@ -487,14 +492,12 @@ def _table_json(
     cells: "list[CellReport]",
     targets: "dict[str, Target]",
     names: list[str],
-    left_out: list[str],
-    not_run: list[str],
+    extra: dict[str, object],
 ) -> str:
     from transformer_spec.properties import report
     from transformer_spec.spec import load_spec
 
     ran = {n: targets[n] for n in names}
-    extra = {"not_run": not_run, "left_out": left_out}
     return report.to_json(cells, ran, load_spec().version, extra)
 
 
@@ -512,12 +515,37 @@ def _table_words(args: argparse.Namespace) -> list[str]:
     words += [f"--property {p}" for p in args.property or ()]
     if args.budget is not None:
         words.append(f"--budget {args.budget:g}")
+    if args.shard:
+        words.append(f"--shard {args.shard}")
     if args.targets:
         words += args.targets
     return words
 
 
+# --- merge --------------------------------------------------------------------------------
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """Exit 0 when no merged cell has an unexplained failure, 1 when one has, 2 for bad
+    input (a report that cannot be read, or two reports that disagree on a cell)."""
+    try:
+        _options.common_reports(args.markdown, args.json)
+        from transformer_spec.properties import conformance as C
+
+        merged = C.merge_reports([Path(r) for r in args.reports])
+    except (UsageError, ValueError) as err:
+        return _usage("merge", err)
+    header = f"Merged by `transformer-spec merge` from: {'; '.join(merged.sources)}."
+    text = C.render_markdown(merged.cells, header, merged.run, merged.descriptions)
+    written = _write(args.markdown, lambda: text)
+    written &= _write(args.json, merged.to_json)
+    print(text)
+    failed = sum(c.count("fail") for c in merged.cells)
+    return 1 if failed else (0 if written else 2)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "merge": _merge,
     "spec": _spec,
     "check": _check,
     "mutants": _mutants,
