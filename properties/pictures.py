@@ -10,8 +10,10 @@ When a property fails, the guard has recorded the calls of the failing (shrunk) 
 """
 
 import math
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -20,6 +22,9 @@ from .guard import Recorded
 from .reference_math import attention64
 from .registry import Context
 from .targets import Conventions
+
+if TYPE_CHECKING:
+    from .runner import Result
 
 PICTURES_HINT = "pip install 'transformer-spec[pictures]' (or: pip install matplotlib)"
 _ANNOTATE = 8  # matrices up to this many rows and columns get their values written in
@@ -192,3 +197,24 @@ def _distance(call: Recorded, ctx: Context) -> float:
     if got.shape != want.shape:
         return -1.0
     return float((got - want).abs().nan_to_num(math.inf).max())
+
+
+def drawer(folder: Path, missing: list[str]) -> "Callable[[Result, list[Recorded], Context], None]":
+    """The runner's on_failure hook: draws a failing example's pictures into `folder`, or
+    records (once, in `missing`) why it cannot. Without matplotlib nothing is drawn and no
+    folder is made."""
+
+    def draw(result: "Result", calls: list[Recorded], ctx: Context) -> None:
+        if missing:
+            return
+        name = f"{ctx.target.name}-{ctx.device.type}-{ctx.dtype_name}-{result.property}"
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+        try:
+            pyplot()  # before draw_failure makes the folder
+            paths = draw_failure(result.property, calls, ctx, folder, stem)
+        except MissingMatplotlib as err:
+            missing.append(str(err))
+            return
+        result.pictures = [str(p) for p in paths]
+
+    return draw

@@ -1,7 +1,13 @@
-"""pytest plugin (entry point `pytest11`): options to choose the target and the cell.
+"""pytest plugin (entry point `pytest11`): the properties as pytest items, one per (target,
+dtype, property), for the run the --ts-* options describe (a Plan, as `check` builds it).
 
     pytest --pyargs transformer_spec.properties --ts-target MODULE:FACTORY \
-        --ts-device cpu --ts-dtype bfloat16 --ts-profile ci
+        --ts-device cpu --ts-dtype bfloat16 --ts-profile ci [-n 2]
+
+--ts-target, --ts-dtype and --ts-property repeat. With pytest-xdist (`-n N`, or `--tx` for
+other machines) the items spread over workers; `transformer-spec check --jobs N` runs this
+session. Each item's result travels to the controller in its report's user_properties
+(RESULT), which is how `check` prints and writes its reports.
 
 Light at import: nothing but pytest is imported until the property tests are collected.
 """
@@ -11,22 +17,26 @@ from typing import Any
 
 import pytest
 
-# What the options chose, set once per session when property tests are collected:
-# (Context, profile, seed), or a reason to skip every property (a CUDA cell without CUDA).
-CELL = pytest.StashKey[tuple[Any, str, int] | str]()
-# What loading the target installed (a mutant's modules), undone when the session ends.
-INSTALLED = pytest.StashKey[contextlib.ExitStack]()
+RESULT = "transformer_spec.result"  # user_properties key: the Result as JSON
+# The run the options describe (a Plan), or a reason to skip every item (CUDA without CUDA).
+PLAN = pytest.StashKey[Any]()
+# The target the items now run on: (name, what loading it installed, Target). A worker runs
+# many items; a mutant's modules end when the next target is opened, or with the session.
+OPEN = pytest.StashKey[tuple[str, contextlib.ExitStack, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("transformer-spec", "transformer-spec conformance properties")
     group.addoption(
         "--ts-target",
-        default="reference-math",
-        help="MODULE:FACTORY or a built-in target (default reference-math)",
+        action="append",
+        help="MODULE:FACTORY, mutant:NAME or a built-in target (repeatable; default "
+        "reference-math)",
     )
     group.addoption("--ts-device", default="cpu", help="cpu, cuda or cuda:N")
-    group.addoption("--ts-dtype", default="float32", help="float64, float32, bfloat16 or float16")
+    group.addoption(
+        "--ts-dtype", action="append", help="float64, float32, bfloat16 or float16 (repeatable)"
+    )
     group.addoption(
         "--ts-profile",
         default=None,
@@ -34,53 +44,120 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Hypothesis profile (default: ci when $CI is set, else quick)",
     )
     group.addoption("--ts-seed", default=None, type=int, help="Hypothesis seed")
+    group.addoption(
+        "--ts-property", action="append", help="only properties matching this id or glob"
+    )
+    group.addoption(
+        "--ts-call-timeout", default=None, type=float, help="per-call time limit (seconds)"
+    )
+    group.addoption("--ts-pictures", default=None, help="draw failing examples here")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "transformer_spec: a conformance property of transformer-spec"
     )
+    # One seed for the whole run: xdist hands the controller's options to its workers, so a
+    # random default must be drawn here, once, not by each worker.
+    if config.option.ts_seed is None and not hasattr(config, "workerinput"):
+        from .profiles import default_profile, default_seed
+
+        config.option.ts_seed = default_seed(config.option.ts_profile or default_profile())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    installed = config.stash.get(INSTALLED, None)
-    if installed is not None:
-        installed.close()
+    opened = config.stash.get(OPEN, None)
+    if opened is not None:
+        opened[1].close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One item per (target, dtype, property) of the plan, target-major (a worker opens a
+    target once for a run of its items)."""
+    if "ts_item" not in metafunc.fixturenames:
+        return
+    plan = _plan(metafunc.config)
+    if isinstance(plan, Exception):  # reported once, as a usage error, by the hook below
+        metafunc.parametrize("ts_item", [("", "", "")], ids=["transformer-spec"])
+        return
+    if isinstance(plan, str):  # every item is there, and skips saying why
+        from .registry import select
+
+        opt = metafunc.config.option
+        cells = [
+            (t, d) for t in opt.ts_target or ["reference-math"] for d in opt.ts_dtype or ["float32"]
+        ]
+        props = select(opt.ts_property)
+    else:
+        cells, props = plan.cells(), plan.selected()
+    items = [(t, d, p.id) for t, d in cells for p in props]
+    metafunc.parametrize("ts_item", items, ids=["|".join(i) for i in items])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Check the --ts-* options once, before any property runs: a bad target, dtype or device
-    stops the session with one line (pytest's usage error, exit 4), not an error per test."""
+    """A bad --ts-* option stops the session with one line (pytest's usage error, exit 4),
+    not an error per test."""
     if any(item.get_closest_marker("transformer_spec") for item in items):
-        config.stash[CELL] = _cell(config)
+        plan = _plan(config)
+        if isinstance(plan, Exception):
+            raise pytest.UsageError(str(plan))
 
 
-def _cell(config: pytest.Config) -> tuple[Any, str, int] | str:
+def _plan(config: pytest.Config) -> Any:
+    """The Plan, a UsageError to report, or a reason to skip (no CUDA here); made once."""
+    if PLAN not in config.stash:
+        config.stash[PLAN] = _make_plan(config)
+    return config.stash[PLAN]
+
+
+def _make_plan(config: pytest.Config) -> Any:
     import torch
 
-    from .loading import UsageError, load_target
+    from .loading import UsageError, peek
     from .plan import make_plan
-    from .registry import Context
-    from .tolerance import tolerance_for
 
-    opt = config.getoption
-    device = str(opt("--ts-device"))
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        return f"--ts-device {device}: this machine has no CUDA device"
+    opt = config.option
+    if str(opt.ts_device).startswith("cuda") and not torch.cuda.is_available():
+        return f"--ts-device {opt.ts_device}: this machine has no CUDA device"
     try:
         plan = make_plan(
-            [str(opt("--ts-target"))],
-            device=device,
-            dtypes=[str(opt("--ts-dtype"))],
-            profile=opt("--ts-profile"),
-            seed=opt("--ts-seed"),
+            opt.ts_target or ["reference-math"],
+            device=opt.ts_device,
+            dtypes=opt.ts_dtype or ["float32"],
+            profile=opt.ts_profile,
+            seed=opt.ts_seed,
+            properties=opt.ts_property or (),
+            **({} if opt.ts_call_timeout is None else {"call_timeout": opt.ts_call_timeout}),
             option="--ts-",
         )
-        installed = config.stash.setdefault(INSTALLED, contextlib.ExitStack())
-        target = load_target(plan.targets[0], installed)
+        for name in plan.targets:  # a bad name is a usage error before any item runs
+            peek(name)
     except UsageError as err:
-        raise pytest.UsageError(str(err)) from err
-    dtype = getattr(torch, plan.dtypes[0])
-    tolerance = tolerance_for(dtype, plan.device)
-    ctx = Context(target=target, device=plan.device, dtype=dtype, tolerance=tolerance)
-    return ctx, plan.profile, plan.seed
+        return err
+    return plan
+
+
+def open_target(config: pytest.Config, name: str) -> Any:
+    """The target `name`, opened once for a run of items; the one before is closed."""
+    from .loading import load_target
+
+    current = config.stash.get(OPEN, None)
+    if current is not None and current[0] == name:
+        return current[2]
+    if current is not None:
+        current[1].close()
+    installed = contextlib.ExitStack()
+    target = load_target(name, installed)
+    config.stash[OPEN] = (name, installed, target)
+    return target
+
+
+def picture_drawer(config: pytest.Config) -> Any:
+    """The runner's on_failure hook for --ts-pictures DIR, or None."""
+    if not config.option.ts_pictures:
+        return None
+    from pathlib import Path
+
+    from .pictures import drawer
+
+    return drawer(Path(config.option.ts_pictures), [])

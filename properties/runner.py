@@ -13,8 +13,6 @@ import contextlib
 import fnmatch
 import functools
 import io
-import os
-import random
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -38,6 +36,9 @@ from .guard import (
     TargetFault,
     release_memory,
 )
+from .profiles import PROFILES as PROFILES
+from .profiles import default_profile as default_profile
+from .profiles import default_seed as default_seed
 from .registry import Check, Context, NotApplicable, Property, convention_difference, missing_need
 from .targets import Target, Unsupported
 from .tolerance import DTYPE_NAMES, tolerance_for
@@ -47,19 +48,6 @@ OUTPUT_LIMIT = 4000  # characters of a target's own output kept in the report
 TRACEBACK_FRAMES = 6  # the innermost frames of a target's exception
 
 Outcome = Literal["pass", "fail", "not_applicable", "known_failure", "convention"]
-PROFILES: dict[str, dict[str, object]] = {
-    "quick": {"max_examples": 10},
-    "ci": {"max_examples": 25},
-    "thorough": {"max_examples": 200},
-}
-
-
-def default_profile() -> str:
-    return "ci" if os.environ.get("CI") else "quick"
-
-
-def default_seed(profile: str) -> int:
-    return 0 if profile == "ci" else random.randrange(2**32)
 
 
 @dataclass

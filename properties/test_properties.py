@@ -1,36 +1,46 @@
-"""The properties as pytest tests, one per property, for the target and cell chosen with the
-plugin's --ts-* options (see plugin.py).
+"""The properties as pytest items, one per (target, dtype, property) of the run the plugin's
+--ts-* options describe (see plugin.py).
 
 Collected by `pytest --pyargs transformer_spec.properties`."""
 
+import json
+from dataclasses import asdict
+
 import pytest
-from transformer_spec.properties.plugin import CELL
+from transformer_spec.properties import plugin
 from transformer_spec.properties.registry import Context, load_all
 from transformer_spec.properties.runner import run_property
-
-
-@pytest.fixture(scope="session")
-def ts_context(pytestconfig: pytest.Config) -> tuple[Context, str, int]:
-    """The cell the --ts-* options chose (checked once, at collection, by the plugin)."""
-    cell = pytestconfig.stash.get(CELL, None)
-    if cell is None:
-        raise pytest.UsageError("the transformer-spec pytest plugin is not active")
-    if isinstance(cell, str):
-        pytest.skip(cell)
-    ctx, profile, seed = cell
-    return ctx, profile, seed
+from transformer_spec.properties.tolerance import tolerance_for
 
 
 @pytest.mark.transformer_spec
-@pytest.mark.parametrize("property_id", sorted(load_all()))
-def test_property(property_id: str, ts_context: tuple[Context, str, int]) -> None:
-    ctx, profile, seed = ts_context
-    result = run_property(load_all()[property_id], ctx, profile=profile, seed=seed)
+def test_property(ts_item: tuple[str, str, str], request: pytest.FixtureRequest) -> None:
+    import torch
+
+    plan = plugin._plan(request.config)
+    if isinstance(plan, str):
+        pytest.skip(plan)
+    target_name, dtype_name, property_id = ts_item
+    dtype = getattr(torch, dtype_name)
+    target = plugin.open_target(request.config, target_name)
+    tolerance = tolerance_for(dtype, plan.device)
+    ctx = Context(target=target, device=plan.device, dtype=dtype, tolerance=tolerance)
+    draw = plugin.picture_drawer(request.config)
+    result = run_property(
+        load_all()[property_id],
+        ctx,
+        profile=plan.profile,
+        seed=plan.seed,
+        reproduce=f"{plan.reproduce(target_name, dtype_name)} --property {property_id}",
+        call_timeout=plan.call_timeout,
+        on_failure=draw,
+    )
+    request.node.user_properties.append((plugin.RESULT, json.dumps(asdict(result))))
     if result.outcome == "not_applicable":
         pytest.skip(f"not applicable: {result.reason}")
     if result.outcome == "fail":
         pytest.fail(
             f"{property_id} ({', '.join(result.clauses)})\n{result.message}\n"
-            f"{result.counterexample}\nseed {seed}, profile {profile}",
+            f"{result.counterexample}\nseed {plan.seed}, profile {plan.profile}",
             pytrace=False,
         )

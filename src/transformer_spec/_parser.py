@@ -100,6 +100,13 @@ def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     )
     _cell_options(check, profile="ci when $CI is set, else quick")
     check.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes: above 1, the properties run as one pytest session spread over "
+        "them by pytest-xdist (default 1: this process)",
+    )
+    check.add_argument(
         "--list",
         action="store_true",
         help="list the properties (id, adapter level, clauses) and exit; with --json, as JSON",

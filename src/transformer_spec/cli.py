@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 a check failed, 2 bad usage (argparse's convention).
 """
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,12 +18,11 @@ from ._parser import build_parser
 
 if TYPE_CHECKING:
     from transformer_spec.properties.conformance import Job
-    from transformer_spec.properties.guard import Recorded
     from transformer_spec.properties.loading import KnownFailure
     from transformer_spec.properties.mutants import Mutant
     from transformer_spec.properties.plan import Plan
     from transformer_spec.properties.progress import Progress
-    from transformer_spec.properties.registry import Context, Property
+    from transformer_spec.properties.registry import Property
     from transformer_spec.properties.runner import CellReport, OnFailure, Result
     from transformer_spec.properties.targets import Target
 
@@ -133,8 +131,102 @@ def _check(args: argparse.Namespace) -> int:
     except _loading_error() as err:
         return _usage("check", err)
     missing: list[str] = []  # why there are no pictures, if there are none
-    cells = _run_cells(args, plan, targets, _picture_drawer(pictures, missing))
+    if args.jobs > 1:
+        cells = _run_in_parallel(args, plan, targets, _pictures_possible(pictures, missing))
+    else:
+        cells = _run_cells(args, plan, targets, _picture_drawer(pictures, missing))
     return _finish_check(args, cells, targets, list(plan.known), missing)
+
+
+def _pictures_possible(folder: Path | None, missing: list[str]) -> Path | None:
+    """The pictures folder for worker processes, None (saying why) without matplotlib."""
+    if folder is None:
+        return None
+    from transformer_spec.properties import pictures
+
+    try:
+        pictures.pyplot()
+    except pictures.MissingMatplotlib as err:
+        missing.append(str(err))
+        return None
+    return folder
+
+
+def _run_in_parallel(
+    args: argparse.Namespace, plan: "Plan", targets: "dict[str, Target]", pictures: Path | None
+) -> "list[CellReport]":
+    """The plan as one pytest session over --jobs workers (pytest-xdist); the results are
+    printed as for one process, cell by cell in the plan's order, as soon as they can be."""
+    from transformer_spec.properties import session
+    from transformer_spec.properties.progress import Progress
+
+    names = {spec: target.name for spec, target in targets.items()}
+    with Progress() as progress:
+        printer = _InOrder(args, plan, targets, progress)
+        progress.line(f"{len(plan.cells())} cells, {args.jobs} worker processes (pytest-xdist)")
+        return session.run_plan(plan, names, jobs=args.jobs, on_item=printer.add, pictures=pictures)
+
+
+class _InOrder:
+    """Prints results as they arrive from the workers, in the order one process prints them:
+    property by property in the first unfinished cell, a later cell when every cell before it
+    is done (what arrives early waits)."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        plan: "Plan",
+        targets: "dict[str, Target]",
+        progress: "Progress",
+    ) -> None:
+        self.args, self.plan, self.targets, self.progress = args, plan, targets, progress
+        self.cells, self.selected = plan.cells(), plan.selected()
+        self.props = [p.id for p in self.selected]
+        self.arrived: dict[tuple[str, str], dict[str, Result]] = {c: {} for c in self.cells}
+        self.printed: dict[tuple[str, str], int] = dict.fromkeys(self.cells, 0)
+        self.at = 0
+
+    def add(self, target: str, dtype: str, result: "Result") -> None:
+        self.arrived[(target, dtype)][result.property] = result
+        while self.at < len(self.cells):
+            cell = self.cells[self.at]
+            self._show(cell)
+            if self.printed[cell] < len(self.props):
+                return
+            self._summary(cell)
+            self.at += 1
+
+    def _show(self, cell: tuple[str, str]) -> None:
+        import torch
+
+        from transformer_spec.properties import report
+
+        name, dtype = cell
+        target, plan, arrived = self.targets[name], self.plan, self.arrived[cell]
+        if self.printed[cell] == 0 and self.props[0] in arrived:
+            if dtype == plan.dtypes[0]:
+                self.progress.line("\n".join(report.header(target)))
+                self.progress.line(
+                    f"torch {torch.__version__}, device {plan.device}, profile {plan.profile}"
+                )
+            self.progress.line(
+                report.cell_heading(target.name, str(plan.device), dtype, plan.profile, plan.seed)
+            )
+        known = list(plan.known)
+        show = _show_result(self.args, self.progress, target.name, known, self.selected)
+        while self.printed[cell] < len(self.props) and self.props[self.printed[cell]] in arrived:
+            show(arrived[self.props[self.printed[cell]]])
+            self.printed[cell] += 1
+
+    def _summary(self, cell: tuple[str, str]) -> None:
+        from transformer_spec.properties import report
+        from transformer_spec.properties.runner import CellReport
+
+        partial = CellReport(cell[0], str(self.plan.device), cell[1], "", 0)
+        partial.results = list(self.arrived[cell].values())
+        lines = report.cell_summary(partial, self.args.verbose)
+        for line in lines[: 1 if self.args.quiet else None]:
+            self.progress.line(line)
 
 
 def _plan(args: argparse.Namespace, default_targets: Sequence[str]) -> "Plan":
@@ -281,29 +373,11 @@ def _finish_check(
 
 
 def _picture_drawer(folder: Path | None, missing: list[str]) -> "OnFailure | None":
-    """Draws a failing example's pictures; records (once) why it cannot. Without matplotlib
-    nothing is drawn and no folder is made."""
     if folder is None:
         return None
     from transformer_spec.properties import pictures
 
-    def draw(result: "Result", calls: "list[Recorded]", ctx: "Context") -> None:
-        if missing:
-            return
-        stem = re.sub(
-            r"[^A-Za-z0-9._-]",
-            "_",
-            f"{ctx.target.name}-{ctx.device.type}-{ctx.dtype_name}-{result.property}",
-        )
-        try:
-            pictures.pyplot()  # before draw_failure makes the folder
-            paths = pictures.draw_failure(result.property, calls, ctx, folder, stem)
-        except pictures.MissingMatplotlib as err:
-            missing.append(str(err))
-            return
-        result.pictures = [str(p) for p in paths]
-
-    return draw
+    return pictures.drawer(folder, missing)
 
 
 def _warn_stale(known: "Sequence[KnownFailure]", cells: "Sequence[CellReport]") -> None:

@@ -1,0 +1,102 @@
+"""A Plan run as one pytest session of the plugin's items, in parallel with pytest-xdist:
+`check --jobs N`. Each item's Result comes back in its report (plugin.RESULT) and is handed
+to `on_result` as it arrives; the cells are put together in the plan's order at the end.
+
+pytest's own output is off (`-p no:terminal`): the caller prints. Nothing is written into
+the current folder (no cache, no conftest or ini file of the user's project is read).
+"""
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .plan import Plan
+from .plugin import RESULT
+from .runner import CellReport, Result
+from .tolerance import tolerance_for
+
+OnItem = Callable[[str, str, Result], None]  # (target, dtype, result)
+
+
+class _Collector:
+    """Receives each item's Result on the controller; remembers what went wrong otherwise."""
+
+    def __init__(self, on_item: OnItem) -> None:
+        self.on_item = on_item
+        self.results: dict[tuple[str, str, str], Result] = {}
+        self.errors: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == RESULT and report.when == "call":
+                target, dtype, prop = report.nodeid.rsplit("[", 1)[1][:-1].split("|")
+                result = Result(**json.loads(str(value)))
+                self.results[(target, dtype, prop)] = result
+                self.on_item(target, dtype, result)
+        if report.failed and report.when != "call":
+            self.errors.append(f"{report.nodeid} ({report.when}): {report.longreprtext[-2000:]}")
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.errors.append(f"collecting {report.nodeid}: {report.longreprtext[-2000:]}")
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        self.errors.append(str(excrepr)[-2000:])
+
+
+def pytest_arguments(plan: Plan, jobs: int, pictures: Path | None) -> list[str]:
+    """The pytest command line of a plan (also what a user runs to spread it by hand)."""
+    words = ["--pyargs", "transformer_spec.properties", "-p", "no:cacheprovider", "--noconftest"]
+    words += ["-c", os.devnull, "--rootdir", str(Path.cwd()), "-n", str(jobs)]
+    for name in plan.targets:
+        words += ["--ts-target", name]
+    for dtype in plan.dtypes:
+        words += ["--ts-dtype", dtype]
+    for pattern in plan.properties:
+        words += ["--ts-property", pattern]
+    words += ["--ts-device", str(plan.device), "--ts-profile", plan.profile]
+    words += ["--ts-seed", str(plan.seed), "--ts-call-timeout", str(plan.call_timeout)]
+    return words + (["--ts-pictures", str(pictures)] if pictures is not None else [])
+
+
+def run_plan(
+    plan: Plan,
+    names: dict[str, str],
+    *,
+    jobs: int,
+    on_item: OnItem,
+    pictures: Path | None = None,
+) -> list[CellReport]:
+    """Every cell of the plan, its results in property order; `names` gives each target's
+    own name (MODULE:FACTORY -> Target.name). RuntimeError when the session itself broke
+    (not when a property failed: that is a result)."""
+    collector = _Collector(on_item)
+    code = pytest.main(["-p", "no:terminal", *pytest_arguments(plan, jobs, pictures)], [collector])
+    wanted = [(t, d, p.id) for t, d in plan.cells() for p in plan.selected()]
+    missing = [w for w in wanted if w not in collector.results]
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or missing:
+        why = "; ".join(collector.errors) or f"pytest exit code {int(code)}"
+        raise RuntimeError(f"the pytest session broke ({len(missing)} results missing): {why}")
+    return [_cell(plan, t, names[t], d, collector.results) for t, d in plan.cells()]
+
+
+def _cell(
+    plan: Plan, target: str, name: str, dtype: str, results: dict[tuple[str, str, str], Result]
+) -> CellReport:
+    import torch
+
+    tolerance = tolerance_for(getattr(torch, dtype), plan.device)
+    return CellReport(
+        target=name,
+        device=str(plan.device),
+        dtype=dtype,
+        profile=plan.profile,
+        seed=plan.seed,
+        tolerance=asdict(tolerance),
+        results=[results[(target, dtype, p.id)] for p in plan.selected()],
+    )
