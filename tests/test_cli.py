@@ -146,7 +146,7 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
 
 def test_every_option_of_every_command_has_a_help_text() -> None:
     commands = _subparsers()
-    assert set(commands) == {"spec", "check", "mutants", "table", "copy-task"}
+    assert set(commands) == {"spec", "check", "mutants", "table", "merge", "copy-task"}
     for name, parser in commands.items():
         assert parser.description, name
         for action in parser._actions:
