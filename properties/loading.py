@@ -83,8 +83,9 @@ def _load_target(spec: str) -> Target:
             raise UsageError(f"target {spec!r}: {err}") from err
     if ":" not in spec:
         raise UsageError(
-            f"target {spec!r}: expected MODULE:FACTORY, hf:CLASSNAME, mutant:NAME or a built-in "
-            f"target, one of {sorted(BUILTIN_TARGETS) + sorted(THIRD_PARTY)}"
+            f"target {spec!r}: expected MODULE:FACTORY, mutant:NAME or a built-in target, one "
+            f"of {sorted(BUILTIN_TARGETS) + sorted(THIRD_PARTY)}, or hf:CLASSNAME (a Hugging "
+            "Face model class)"
         )
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path:  # MODULE is looked up from the current folder too
