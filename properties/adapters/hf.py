@@ -48,7 +48,7 @@ LossSource = Literal["library", "logits"]
 # The notes' sizes and the names configs give them. Every name the config's __init__ takes
 # is set (BART has encoder_* and decoder_* heads); the first group must match one name.
 _SIZES: dict[str, tuple[str, ...]] = {
-    "d_model": ("hidden_size", "n_embd", "d_model", "word_embed_proj_dim", "embedding_size"),
+    "d_model": ("hidden_size", "n_embd", "d_model", "word_embed_proj_dim", "embedding_size", "dim"),
     "n_heads": (
         "num_attention_heads",
         "n_head",
@@ -65,6 +65,8 @@ _SIZES: dict[str, tuple[str, ...]] = {
         "d_ff",
         "encoder_ffn_dim",
         "decoder_ffn_dim",
+        "ffn_hidden_size",  # Falcon
+        "hidden_dim",  # DistilBERT
     ),
     "n_layers": (
         "num_hidden_layers",
@@ -75,7 +77,7 @@ _SIZES: dict[str, tuple[str, ...]] = {
         "encoder_layers",
         "decoder_layers",
     ),
-    "d_k": ("head_dim", "d_kv"),
+    "d_k": ("head_dim", "d_kv", "rotary_dim"),  # GPT-J's rotary dims: the whole head
     "max_len": ("max_position_embeddings", "n_positions"),
 }
 _REQUIRED = ("d_model", "n_heads", "d_ff", "n_layers")
@@ -306,8 +308,15 @@ def _mapping(class_name: str, config_class: Any) -> dict[str, tuple[str, ...]]:
     return mapping
 
 
-def tiny_config(class_name: str, spec: ModelSpec, mapping: dict[str, tuple[str, ...]]) -> Any:
-    """The class's config with the spec's sizes, the harness's special ids and no dropout."""
+def tiny_config(
+    class_name: str,
+    spec: ModelSpec,
+    mapping: dict[str, tuple[str, ...]],
+    *,
+    extra_positions: int = 0,
+) -> Any:
+    """The class's config with the spec's sizes, the harness's special ids and no dropout;
+    `extra_positions` more rows in the position table than max_len."""
     tf = _transformers()
     config_class = getattr(tf, class_name).config_class
     names = _config_names(config_class)
@@ -317,7 +326,7 @@ def tiny_config(class_name: str, spec: ModelSpec, mapping: dict[str, tuple[str, 
         "d_ff": spec.d_ff,
         "n_layers": spec.n_layers,
         "d_k": spec.d_model // spec.n_heads,
-        "max_len": spec.max_len,
+        "max_len": spec.max_len + extra_positions,
     }
     kwargs: dict[str, Any] = {n: values[size] for size, ns in mapping.items() for n in ns}
     specials = {
@@ -356,13 +365,12 @@ def build(
     """One model of `class_name` with the spec's sizes; Unsupported when it cannot have them."""
     tf = _transformers()
     cls = getattr(tf, class_name)
-    config = tiny_config(class_name, spec, _mapping(class_name, cls.config_class))
-    torch.manual_seed(spec.seed)
-    net = (
-        cls._from_config(config)
-        if attn is None
-        else cls._from_config(config, attn_implementation=attn)
-    )
+    mapping = _mapping(class_name, cls.config_class)
+    net = _net(cls, tiny_config(class_name, spec, mapping), attn, spec.seed)
+    offset = _position_offset(net)
+    if offset:  # RoBERTa numbers positions from <PAD> + 1: its table needs more rows
+        config = tiny_config(class_name, spec, mapping, extra_positions=offset)
+        net = _net(cls, config, attn, spec.seed)
     embedding = tuple(net.get_input_embeddings().weight.shape)
     if embedding != (spec.vocab_size, spec.d_model):
         raise Unsupported(
@@ -371,6 +379,23 @@ def build(
         )
     model = GeneratingHFModel if generation and spec.kind != "encoder_only" else HFModel
     return model(net, spec, loss=loss)
+
+
+def _net(cls: Any, config: Any, attn: AttnImplementation, seed: int) -> Any:
+    torch.manual_seed(seed)
+    if attn is None:
+        return cls._from_config(config)
+    return cls._from_config(config, attn_implementation=attn)
+
+
+def _position_offset(net: nn.Module) -> int:
+    """How far past its row count a position table is indexed: RoBERTa-style tables (with a
+    padding_idx) number the positions padding_idx + 1, padding_idx + 2, ..."""
+    for name, module in net.named_modules():
+        table = name.rpartition(".")[2] in _POSITION_TABLES and isinstance(module, nn.Embedding)
+        if table and module.padding_idx is not None:
+            return int(module.padding_idx) + 1
+    return 0
 
 
 def _conventions(config_class: Any) -> Conventions:
