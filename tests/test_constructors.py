@@ -395,3 +395,19 @@ def test_without_the_hf_extra_an_hf_class_exits_2_in_one_line() -> None:
     assert "target 'hf:LlamaForCausalLM': the Hugging Face targets need the 'hf' extra" in (
         run.stderr
     )
+
+
+@HF
+def test_hf_incremental_decoding_runs_and_a_cache_that_forgets_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pid = "model.decoder_only.incremental_matches_full"
+    r = outcome("hf:LlamaForCausalLM", pid)
+    assert r.outcome == "pass", (r.outcome, r.reason, r.message)
+
+    def forgets(self: hf.HFModel, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        """Broken: each step without the cache (no earlier tokens, position 0)."""
+        return torch.cat([self.logits(tokens[:, t : t + 1]) for t in range(tokens.shape[1])], 1)
+
+    monkeypatch.setattr(hf.HFModel, "incremental_logits", forgets)
+    assert outcome("hf:LlamaForCausalLM", pid).outcome == "fail"
