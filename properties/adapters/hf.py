@@ -25,7 +25,9 @@ keeps HF's loss and that known failure).
 T5 does not scale q.k by 1/sqrt(d_k) and uses RMSNorm; Llama uses RMSNorm and rotary
 positions. Only whole-model properties run on these targets, and none of them checks the
 score scale or the normalisation formula (those are attention, multi-head, layer and
-component properties), so nothing needs declaring for them: T5's scale is still declared.
+component properties), so nothing depends on them here; T5's scale is declared all the
+same, so that the report says so. The generation loop makes a full pass per token (the
+cache is checked by `incremental_logits`).
 
 The built-in `hf-gpt2`, `hf-gpt2-eager`, `hf-bert` and `hf-bart` targets are instances.
 """
@@ -123,7 +125,8 @@ def model_kind(class_name: str) -> ModelKind:
     kinds = _task_classes()
     if class_name in kinds:
         return kinds[class_name]
-    close = sorted(n for n in kinds if n.lower().startswith(class_name.lower()[:4]))[:6]
+    stem = class_name.lower()[:4]
+    close = sorted(n for n in kinds if stem and n.lower().startswith(stem))[:6]
     hint = f" (similar: {', '.join(close)})" if close else ""
     raise ValueError(
         f"{class_name!r} is not a transformers language-model class; supported: causal LMs "
