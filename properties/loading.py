@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .adapters import THIRD_PARTY
+from .adapters import THIRD_PARTY, hf
 from .adapters.hf import MissingExtra
 from .builtin import BUILTIN_TARGETS
 from .guard import Snapshot
@@ -26,9 +26,11 @@ class UsageError(Exception):
 
 
 def load_target(spec: str, installed: contextlib.ExitStack | None = None) -> Target:
-    """A built-in name (reference-math, reference-fused), mutant:NAME or MODULE:FACTORY, where
-    FACTORY() returns a Target. Loading a module runs its code; global torch state it leaves
-    changed (other than the RNG, which modules often seed) is put back, with a warning.
+    """A built-in name (reference-math, reference-fused), mutant:NAME, hf:CLASSNAME (a Hugging
+    Face model class, built tiny; hf:CLASSNAME:eager or :sdpa names its attention
+    implementation) or MODULE:FACTORY, where FACTORY() returns a Target. Loading a module runs
+    its code; global torch state it leaves changed (other than the RNG, which modules often
+    seed) is put back, with a warning.
 
     A mutant swaps reference modules for mutated ones: that lasts until `installed` closes, so
     a mutant is loaded with `opened` (one cell's span), never for the rest of the process."""
@@ -93,15 +95,16 @@ def _load_target(spec: str, installed: contextlib.ExitStack | None) -> Target:
         return BUILTIN_TARGETS[spec]()
     if spec.startswith("mutant:"):
         return _mutant_target(spec.removeprefix("mutant:"), installed)
-    if spec in THIRD_PARTY:
+    if spec in THIRD_PARTY or spec.startswith("hf:"):
         try:
-            return THIRD_PARTY[spec]()
-        except MissingExtra as err:
+            return THIRD_PARTY[spec]() if spec in THIRD_PARTY else hf.parse(spec)
+        except (MissingExtra, ValueError) as err:
             raise UsageError(f"target {spec!r}: {err}") from err
     if ":" not in spec:
         raise UsageError(
             f"target {spec!r}: expected MODULE:FACTORY, mutant:NAME or a built-in target, one "
-            f"of {sorted(BUILTIN_TARGETS) + sorted(THIRD_PARTY)}"
+            f"of {sorted(BUILTIN_TARGETS) + sorted(THIRD_PARTY)}, or hf:CLASSNAME (a Hugging "
+            "Face model class)"
         )
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path:  # MODULE is looked up from the current folder too

@@ -63,5 +63,13 @@ def test_hugging_face_targets_build_without_the_network(monkeypatch: pytest.Monk
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    argv = ["check", "hf-gpt2", "hf-bert", "hf-bart", "--property", "model.output_shape"]
+    argv = [
+        "check",
+        "hf-gpt2",
+        "hf-bert",
+        "hf-bart",
+        "hf:LlamaForCausalLM",
+        "hf:T5ForConditionalGeneration",
+    ]
+    argv += ["--property", "model.output_shape"]
     assert main(argv) == 0

@@ -11,6 +11,7 @@ import functools
 import math
 import warnings
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -107,3 +108,118 @@ TARGETS: dict[str, Callable[[], Target]] = {
     for backend in BACKENDS
     for suffix, form in (("", "bool"), ("-float", "float"))
 }
+
+
+# ---- any function with SDPA's signature --------------------------------------------------
+
+SDPAFunction = Callable[..., object]  # (q, k, v, attn_mask=None, is_causal=False) -> out
+MaskForm = Literal["bool", "additive"]
+_SDPA_EXPLANATIONS = {
+    "causal_alignment": "is_causal is top-left aligned, as SDPA's: query i sees keys 0..i "
+    "when there are more keys than queries (the reference aligns bottom-right)",
+    "weights": "the function returns the attention output only, as SDPA does",
+}
+SDPA_CONVENTIONS = Conventions(
+    causal_alignment="top_left", weights="none", explanations=_SDPA_EXPLANATIONS
+)
+
+
+def causal_triangle(q_len: int, k_len: int, alignment: str | None, device: torch.device) -> Tensor:
+    """True where query i may see key j under the declared alignment ("top_left": j <= i,
+    "bottom_right": j <= i + k_len - q_len; None declares equal lengths only)."""
+    shift = k_len - q_len if alignment == "bottom_right" else 0
+    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(shift)
+
+
+class SDPAFunctionAdapter:
+    """A function with SDPA's signature behind the harness's attention protocol.
+
+    Masks arrive in the declared polarity. With mask_form "additive" (polarity
+    "true_attends") the mask becomes 0 where a key is visible and -inf elsewhere. A causal
+    call with a mask passes both when the function accepts them together; otherwise (or after
+    the function refused them once, when `accepts_mask_with_causal` is None) the causal
+    triangle, in the declared alignment, is folded into the mask."""
+
+    def __init__(
+        self,
+        fn: SDPAFunction,
+        conventions: Conventions,
+        *,
+        mask_form: MaskForm,
+        accepts_mask_with_causal: bool | None,
+    ) -> None:
+        self.fn, self.conventions, self.mask_form = fn, conventions, mask_form
+        self.accepts_both = accepts_mask_with_causal
+
+    def _fold(self, q: Tensor, k: Tensor, mask: Tensor) -> Tensor:
+        alignment = self.conventions.causal_alignment
+        sees = causal_triangle(q.shape[-2], k.shape[-2], alignment, q.device)
+        return mask & sees if self.conventions.mask_polarity == "true_attends" else mask | ~sees
+
+    def _call(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool) -> object:
+        attn_mask: Tensor | None = mask
+        if mask is not None and self.mask_form == "additive":
+            zeros = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
+            attn_mask = zeros.masked_fill(~mask, -math.inf)
+        return self.fn(q, k, v, attn_mask=attn_mask, is_causal=causal)
+
+    def __call__(
+        self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        if causal and mask is not None and self.accepts_both is not True:
+            if self.accepts_both is None:
+                try:
+                    return self._output(self._call(q, k, v, mask, causal))
+                except (RuntimeError, ValueError):
+                    self.accepts_both = False  # refused: fold from now on
+            mask, causal = self._fold(q, k, mask), False
+        return self._output(self._call(q, k, v, mask, causal))
+
+    def _output(self, result: object) -> tuple[Tensor, Tensor | None]:
+        """The output, or (output, weights) when the function returns its weights."""
+        if isinstance(result, tuple) and len(result) == 2:
+            out, weights = result
+            return out, None if self.conventions.weights == "none" else weights
+        return result, None  # type: ignore[return-value]  # the guard checks the type
+
+
+def attention_function_target(
+    name: str,
+    fn: SDPAFunction,
+    *,
+    conventions: Conventions = SDPA_CONVENTIONS,
+    mask_form: MaskForm = "bool",
+    accepts_mask_with_causal: bool | None = None,
+    description: str = "",
+) -> Target:
+    """A target for a function with torch SDPA's signature,
+    `fn(q, k, v, attn_mask=None, is_causal=False) -> out` on (batch, heads, length, width).
+
+    conventions: SDPA's by default (boolean masks True = may attend, is_causal top-left
+    aligned, no weights); mask_form: "bool" or "additive" (a float mask added to the
+    scores: 0 visible, -inf hidden); accepts_mask_with_causal: False when the function
+    refuses attn_mask together with is_causal (the harness folds the causal triangle into
+    the mask), None to find out from its first refusal."""
+    if mask_form not in ("bool", "additive"):
+        raise ValueError(f"mask_form: {mask_form!r}, expected 'bool' or 'additive'")
+    if mask_form == "additive" and conventions.mask_polarity != "true_attends":
+        raise ValueError(
+            "mask_form='additive' has no polarity: declare mask_polarity='true_attends'"
+        )
+    if accepts_mask_with_causal not in (True, False, None):
+        raise ValueError(
+            f"accepts_mask_with_causal: {accepts_mask_with_causal!r}, expected True, False "
+            "or None (find out)"
+        )
+    if not callable(fn):
+        raise TypeError(f"fn: {type(fn).__name__} is not callable")
+    adapter = SDPAFunctionAdapter(
+        fn, conventions, mask_form=mask_form, accepts_mask_with_causal=accepts_mask_with_causal
+    )
+    what = getattr(fn, "__qualname__", type(fn).__name__)
+    return Target(
+        name=name,
+        description=description or f"{what}(q, k, v, attn_mask, is_causal), {mask_form} attn_mask",
+        conventions=conventions,
+        attention=adapter,
+    )

@@ -26,10 +26,12 @@ from ..builtin import zero_linear
 from ..targets import (
     Conventions,
     LayerSpec,
+    MaskPolarity,
     MHASpec,
     ModelSpec,
     Projections,
     Target,
+    WeightsKind,
 )
 
 _NN_POLARITY = "padding and masks use nn's polarity: True = must not attend"
@@ -64,31 +66,41 @@ def _path(path: str) -> Iterator[None]:
 # ---- nn.MultiheadAttention --------------------------------------------------------------
 
 
-class TorchMHA:
+class ModuleMHA:
+    """A module with nn.MultiheadAttention's call signature, `module(query, key, value,
+    key_padding_mask=, need_weights=, attn_mask=, average_attn_weights=)`, behind the
+    harness's multi-head protocol. Masks go in the declared polarity, or additive
+    (`float_masks`: 0 visible, -inf hidden); the causal mask is an `attn_mask` aligned
+    bottom-right. Run with autograd on ("slow") or in eval under no_grad ("fast")."""
+
     def __init__(
-        self, spec: MHASpec, *, batch_first: bool, average: bool, float_masks: bool, fast: bool
+        self,
+        module: nn.Module,
+        *,
+        batch_first: bool,
+        weights: WeightsKind,
+        float_masks: bool,
+        fast: bool,
+        polarity: MaskPolarity = "true_blocks",
     ) -> None:
-        torch.manual_seed(spec.seed)
-        self.module = nn.MultiheadAttention(
-            spec.d_model,
-            spec.n_heads,
-            dropout=0.1,  # inert in eval mode
-            batch_first=batch_first,
-            device=spec.device,
-            dtype=spec.dtype,
-        ).eval()
-        self.batch_first, self.average = batch_first, average
-        self.float_masks, self.fast = float_masks, fast
+        self.module = module
+        self.batch_first, self.weights = batch_first, weights
+        self.float_masks, self.fast, self.polarity = float_masks, fast, polarity
 
     def __call__(
         self, x_query: Tensor, x_kv: Tensor, *, key_padding: Tensor | None, causal: bool
     ) -> tuple[Tensor, Tensor | None]:
-        attn_mask = (
-            causal_blocks(x_query.shape[1], x_kv.shape[1], x_query.device) if causal else None
-        )
+        blocked = causal_blocks(x_query.shape[1], x_kv.shape[1], x_query.device) if causal else None
+        if self.polarity == "true_attends":  # the mask as declared; float masks from blocked
+            attn_mask = None if blocked is None else ~blocked
+            padded = None if key_padding is None else ~key_padding
+        else:
+            attn_mask, padded = blocked, key_padding
         if self.float_masks:
-            attn_mask = _additive(attn_mask, x_query.dtype)
-            key_padding = _additive(key_padding, x_query.dtype)
+            attn_mask, key_padding = (
+                _additive(blocked, x_query.dtype),
+                _additive(padded, x_query.dtype),
+            )
         same = x_query is x_kv  # keep self-attention recognisable: the fast path needs it
         if not self.batch_first:
             x_query = x_query.transpose(0, 1)
@@ -100,26 +112,62 @@ class TorchMHA:
                 x_kv,
                 key_padding_mask=key_padding,
                 attn_mask=attn_mask,
-                need_weights=not self.fast,
-                average_attn_weights=self.average,
+                need_weights=self.weights != "none",
+                average_attn_weights=self.weights == "averaged",
             )
         if not self.batch_first:
             out = out.transpose(0, 1)
         return out.detach(), None if weights is None else weights.detach()
 
-    def projections(self) -> Projections:
-        m, d = self.module, self.module.embed_dim
-        w, b = m.in_proj_weight, m.in_proj_bias
-        assert w is not None and b is not None
+    def projections(self) -> Projections | None:
+        """nn.MultiheadAttention's layout (in_proj_weight, or q/k/v_proj_weight, and
+        out_proj); None for a module that keeps its weights otherwise."""
+        m = self.module
+        w, b = getattr(m, "in_proj_weight", None), getattr(m, "in_proj_bias", None)
+        out = getattr(m, "out_proj", None)
+        if w is None:
+            parts = [getattr(m, f"{c}_proj_weight", None) for c in "qkv"]
+            if not all(isinstance(p, Tensor) for p in parts):
+                return None
+            w = torch.cat(parts)  # type: ignore[arg-type]  # all tensors, checked above
+        if not (isinstance(w, Tensor) and isinstance(out, nn.Linear)) or w.dim() != 2:
+            return None
+        d = w.shape[1]
+        if w.shape[0] != 3 * d or tuple(out.weight.shape) != (d, d):
+            return None
+        bias = [None] * 3 if b is None else [b[:d], b[d : 2 * d], b[2 * d :]]
         return Projections(
             W_Q=w[:d].T.detach(),
             W_K=w[d : 2 * d].T.detach(),
             W_V=w[2 * d :].T.detach(),
-            W_O=m.out_proj.weight.T.detach(),
-            b_Q=b[:d].detach(),
-            b_K=b[d : 2 * d].detach(),
-            b_V=b[2 * d :].detach(),
-            b_O=m.out_proj.bias.detach(),
+            W_O=out.weight.T.detach(),
+            b_Q=_detached(bias[0]),
+            b_K=_detached(bias[1]),
+            b_V=_detached(bias[2]),
+            b_O=_detached(out.bias),
+        )
+
+
+def _detached(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.detach()
+
+
+class TorchMHA(ModuleMHA):
+    def __init__(
+        self, spec: MHASpec, *, batch_first: bool, average: bool, float_masks: bool, fast: bool
+    ) -> None:
+        torch.manual_seed(spec.seed)
+        module = nn.MultiheadAttention(
+            spec.d_model,
+            spec.n_heads,
+            dropout=0.1,  # inert in eval mode
+            batch_first=batch_first,
+            device=spec.device,
+            dtype=spec.dtype,
+        ).eval()
+        weights: WeightsKind = "none" if fast else "averaged" if average else "per_head"
+        super().__init__(
+            module, batch_first=batch_first, weights=weights, float_masks=float_masks, fast=fast
         )
 
 
@@ -164,6 +212,62 @@ def mha_target(*, batch_first: bool, average: bool, float_masks: bool, fast: boo
         mha=lambda spec: TorchMHA(
             spec, batch_first=batch_first, average=average, float_masks=float_masks, fast=fast
         ),
+    )
+
+
+MHAModuleFactory = Callable[[int, int], nn.Module]  # (d_model, n_heads) -> module
+NN_MHA_CONVENTIONS = Conventions(
+    mask_polarity="true_blocks",
+    fully_masked_row="nan",
+    explanations={"mask_polarity": _NN_POLARITY, "fully_masked_row": _NAN_ROW},
+)
+
+
+def mha_module_target(
+    name: str,
+    build: MHAModuleFactory,
+    *,
+    batch_first: bool = True,
+    conventions: Conventions = NN_MHA_CONVENTIONS,
+    float_masks: bool = False,
+    description: str = "",
+) -> Target:
+    """A target for a module with nn.MultiheadAttention's call signature, built by
+    `build(d_model, n_heads)` (seeded from the spec, then moved to its device and dtype,
+    eval mode, called with autograd on).
+
+    conventions: nn.MultiheadAttention's by default (boolean masks True = must not attend,
+    NaN for a query whose keys are all padded, weights per head: `average_attn_weights=False`;
+    declare weights="averaged" or "none" for the module's other forms); float_masks: pass
+    the key padding and causal masks as additive float masks (0 visible, -inf hidden).
+    Projections are read in nn.MultiheadAttention's layout (in_proj_weight or
+    q/k/v_proj_weight, out_proj); a module without it makes the properties that need
+    them not applicable."""
+    if not callable(build):
+        raise TypeError(f"build: {type(build).__name__} is not callable")
+    if not isinstance(batch_first, bool) or not isinstance(float_masks, bool):
+        raise ValueError(
+            f"batch_first={batch_first!r}, float_masks={float_masks!r}: expected True or False"
+        )
+
+    def mha(spec: MHASpec) -> ModuleMHA:
+        torch.manual_seed(spec.seed)
+        module = build(spec.d_model, spec.n_heads).to(device=spec.device, dtype=spec.dtype)
+        return ModuleMHA(
+            module.eval(),
+            batch_first=batch_first,
+            weights=conventions.weights,
+            float_masks=float_masks,
+            fast=False,
+            polarity=conventions.mask_polarity,
+        )
+
+    what = getattr(build, "__qualname__", type(build).__name__)
+    return Target(
+        name=name,
+        description=description or f"{what}: nn.MultiheadAttention's call signature",
+        conventions=conventions,
+        mha=mha,
     )
 
 
