@@ -1,0 +1,102 @@
+"""x-transformers' decoder-only language model, `TransformerWrapper(attn_layers=Decoder(...))`,
+as a model-level target, with its KV cache, its AutoregressiveWrapper's loss and greedy
+generation. From the repository root:
+
+    transformer-spec check docs.public.x_transformers_lm:target
+
+Install: pip install -c constraints.txt x-transformers   (2.31.10 tried)
+"""
+
+import torch
+from torch import Tensor
+from transformer_spec.properties import Conventions, ModelSpec, Target
+from transformer_spec.properties.targets import Unsupported
+from x_transformers import (  # type: ignore[import-untyped]
+    AutoregressiveWrapper,
+    Decoder,
+    TransformerWrapper,
+)
+
+PAD, START, END = 0, 1, 2
+
+
+class XLM:
+    pad_id, start_id, end_id = PAD, START, END
+
+    def __init__(self, spec: ModelSpec) -> None:
+        torch.manual_seed(spec.seed)
+        decoder = Decoder(
+            dim=spec.d_model,
+            depth=spec.n_layers,
+            heads=spec.n_heads,
+            attn_dim_head=spec.d_model // spec.n_heads,
+            ff_mult=spec.d_ff / spec.d_model,
+        )
+        self.net = TransformerWrapper(
+            num_tokens=spec.vocab_size,
+            max_seq_len=spec.max_len,
+            attn_layers=decoder,
+            use_abs_pos_emb=spec.positional,
+        )
+        self.wrapper = AutoregressiveWrapper(self.net, ignore_index=PAD, pad_value=PAD)
+        self.wrapper.to(device=spec.device, dtype=spec.dtype).eval()
+
+    @torch.no_grad()
+    def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        out: Tensor = self.net(tokens, mask=tokens != PAD)
+        return out
+
+    @torch.no_grad()
+    def incremental_logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        cache, steps = None, []
+        for t in range(tokens.shape[1]):
+            prefix = tokens[:, : t + 1]
+            out, cache = self.net(
+                prefix, mask=prefix != PAD, cache=cache, return_intermediates=True
+            )
+            steps.append(out[:, -1:])
+        return torch.cat(steps, dim=1)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: Tensor | None,
+        src: Tensor | None,
+        max_new_tokens: int,
+        *,
+        sample: bool,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        if sample:
+            raise Unsupported("x-transformers samples from torch's global RNG (no generator)")
+        device = self.net.token_emb.emb.weight.device
+        if prompt is None:
+            prompt = torch.full((1, 1), START, dtype=torch.long, device=device)
+        new = self.wrapper.generate(prompt, max_new_tokens, eos_token=END, temperature=0.0)
+        return torch.cat([prompt, new], dim=1)
+
+    def loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        out: Tensor = self.wrapper(tokens, mask=tokens != PAD)
+        return out
+
+    def parameters(self) -> dict[str, Tensor]:
+        return dict(self.net.named_parameters())
+
+    def embedding_parameter(self) -> Tensor:
+        weight: Tensor = self.net.token_emb.emb.weight
+        return weight
+
+    def load_pretrained_embedding(self, matrix: Tensor, *, freeze: bool) -> None:
+        with torch.no_grad():
+            self.embedding_parameter().copy_(matrix)
+        self.embedding_parameter().requires_grad_(not freeze)
+
+
+def target() -> Target:
+    return Target(
+        name="x-transformers-lm",
+        description="x_transformers TransformerWrapper(Decoder), pre-norm, learned positions",
+        conventions=Conventions(),
+        model=XLM,
+        model_kinds=("decoder_only",),
+    )
