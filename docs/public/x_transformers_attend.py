@@ -11,6 +11,10 @@ from torch import Tensor
 from transformer_spec.properties import Conventions, Target
 from x_transformers.attend import Attend  # type: ignore[import-untyped]
 
+FLOAT32_SOFTMAX = {
+    "statistics_dtype": "the einsum path takes its softmax in float32 (F.softmax(dtype=float32))"
+}
+
 
 class AttendFn:
     """Attend takes q, k, v (b, h, L, d), a bool mask True = may attend, and causal=; it
@@ -30,7 +34,7 @@ def target() -> Target:
     return Target(
         name="x-transformers-attend",
         description="x_transformers.attend.Attend(), einsum path",
-        conventions=Conventions(),
+        conventions=Conventions(statistics_dtype="float32", explanations=FLOAT32_SOFTMAX),
         attention=AttendFn(Attend()),
     )
 

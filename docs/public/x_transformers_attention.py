@@ -55,7 +55,11 @@ def _target(name: str, flash: bool, conventions: Conventions) -> Target:
 
 
 def target() -> Target:
-    return _target("x-transformers-attention", False, Conventions())
+    float32_softmax = {
+        "statistics_dtype": "the einsum path takes its softmax in float32 (F.softmax dtype=)"
+    }
+    conventions = Conventions(statistics_dtype="float32", explanations=float32_softmax)
+    return _target("x-transformers-attention", False, conventions)
 
 
 def target_flash() -> Target:
