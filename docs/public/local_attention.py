@@ -8,7 +8,7 @@ length, so other masks and lengths are refused (not applicable). From the reposi
 Install: pip install -c constraints.txt local-attention   (1.11.2 tried)
 """
 
-from local_attention import LocalAttention  # type: ignore[import-untyped]
+from local_attention.local_attention import LocalAttention  # type: ignore[import-untyped]
 from torch import Tensor
 from transformer_spec.properties import Conventions, Target
 from transformer_spec.properties.targets import Unsupported

@@ -41,7 +41,8 @@ class AttentionMHA:
         n, eye = self.net, torch.eye(self.d_model, dtype=self.dtype, device=self.device)
         # with one head of width d_model, x-transformers leaves out W_O (to_out = Identity)
         w_o = eye if isinstance(n.to_out, nn.Identity) else n.to_out.weight.detach().T
-        return Projections(*(layer.weight.detach().T for layer in (n.to_q, n.to_k, n.to_v)), w_o)
+        w_q, w_k, w_v = (layer.weight.detach().T for layer in (n.to_q, n.to_k, n.to_v))
+        return Projections(W_Q=w_q, W_K=w_k, W_V=w_v, W_O=w_o)
 
 
 def _target(name: str, flash: bool, conventions: Conventions) -> Target:

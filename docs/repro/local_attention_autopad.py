@@ -7,7 +7,7 @@ Passing an all-True mask (or causal=True) hides the padding and gives softmax(QK
 
 import torch
 import torch.nn.functional as F
-from local_attention import LocalAttention  # type: ignore[import-untyped]
+from local_attention.local_attention import LocalAttention  # type: ignore[import-untyped]
 
 torch.manual_seed(0)
 q, k, v = (torch.randn(1, 3, 8) for _ in range(3))  # 3 positions, padded to a window of 4
