@@ -100,7 +100,10 @@ def target() -> Target:
     return Target(
         name="x-transformers-encdec",
         description="x_transformers XTransformer (Encoder + Decoder with cross-attention)",
-        conventions=Conventions(),
+        conventions=Conventions(
+            statistics_dtype="float32",
+            explanations={"statistics_dtype": "its Attend takes the softmax in float32"},
+        ),
         model=XEncDec,
         model_kinds=("encoder_decoder",),
     )

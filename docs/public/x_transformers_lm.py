@@ -96,7 +96,10 @@ def target() -> Target:
     return Target(
         name="x-transformers-lm",
         description="x_transformers TransformerWrapper(Decoder), pre-norm, learned positions",
-        conventions=Conventions(),
+        conventions=Conventions(
+            statistics_dtype="float32",
+            explanations={"statistics_dtype": "its Attend takes the softmax in float32"},
+        ),
         model=XLM,
         model_kinds=("decoder_only",),
     )
