@@ -3,6 +3,7 @@ as a model-level target, with its KV cache, its AutoregressiveWrapper's loss and
 generation. From the repository root:
 
     transformer-spec check docs.public.x_transformers_lm:target
+    transformer-spec check docs.public.x_transformers_lm:target_rotary
 
 Install: pip install -c constraints.txt x-transformers   (2.31.10 tried)
 """
@@ -23,7 +24,11 @@ PAD, START, END = 0, 1, 2
 class XLM:
     pad_id, start_id, end_id = PAD, START, END
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, rotary: bool = False) -> None:
+        if rotary and spec.d_model // spec.n_heads == 4:
+            raise Unsupported(
+                "RotaryEmbedding(2) divides by zero (docs/repro/x_transformers_rotary_dim_2.py)"
+            )
         torch.manual_seed(spec.seed)
         decoder = Decoder(
             dim=spec.d_model,
@@ -31,12 +36,13 @@ class XLM:
             heads=spec.n_heads,
             attn_dim_head=spec.d_model // spec.n_heads,
             ff_mult=spec.d_ff / spec.d_model,
+            rotary_pos_emb=rotary and spec.positional,
         )
         self.net = TransformerWrapper(
             num_tokens=spec.vocab_size,
             max_seq_len=spec.max_len,
             attn_layers=decoder,
-            use_abs_pos_emb=spec.positional,
+            use_abs_pos_emb=spec.positional and not rotary,
         )
         self.wrapper = AutoregressiveWrapper(self.net, ignore_index=PAD, pad_value=PAD)
         self.wrapper.to(device=spec.device, dtype=spec.dtype).eval()
@@ -92,14 +98,24 @@ class XLM:
         self.embedding_parameter().requires_grad_(not freeze)
 
 
-def target() -> Target:
+def _target(name: str, rotary: bool) -> Target:
+    positions = "rotary" if rotary else "learned absolute"
     return Target(
-        name="x-transformers-lm",
-        description="x_transformers TransformerWrapper(Decoder), pre-norm, learned positions",
+        name=name,
+        description=f"x_transformers TransformerWrapper(Decoder), pre-norm, {positions} positions",
         conventions=Conventions(
             statistics_dtype="float32",
             explanations={"statistics_dtype": "its Attend takes the softmax in float32"},
         ),
-        model=XLM,
+        model=lambda spec: XLM(spec, rotary),
         model_kinds=("decoder_only",),
     )
+
+
+def target() -> Target:
+    return _target("x-transformers-lm", rotary=False)
+
+
+def target_rotary() -> Target:
+    """Rotary position embedding (Decoder(rotary_pos_emb=True)) instead of a learned table."""
+    return _target("x-transformers-lm-rotary", rotary=True)
