@@ -89,6 +89,16 @@ def _ends(row: Tensor, end_id: int) -> int:
     return int(hits[0]) + 1 if len(hits) else len(row)
 
 
+def _judged(row: Tensor, p: int, model: GenerativeModel) -> int:
+    """The generated positions of `row` (from p) that a full pass can judge: up to its first
+    <END>, and up to its first generated <PAD>, after which the full pass sees padding where
+    the generating pass saw a token (a random model may pick <PAD>; a model that masks
+    padding in `logits` then rightly disagrees with its own generation)."""
+    stop = _ends(row, model.end_id)
+    pads = (row[p:] == model.pad_id).nonzero()
+    return min(stop, p + int(pads[0]) + 1) if len(pads) else stop
+
+
 def _draw(
     ctx: Context, kinds: list[ModelKind], mc: ModelCase, case: TokenCase, data: st.DataObject
 ) -> tuple[ModelKind, GenerativeModel, Tensor | None]:
@@ -147,7 +157,7 @@ def greedy_appends_argmax(ctx: Context) -> Check:
         _keeps_prompt(kind, out, prompt)
         full = _logits(model, kind, out[:, :-1], src)
         for i in range(case.batch):
-            for j in range(p, _ends(out[i], model.end_id)):
+            for j in range(p, _judged(out[i], p, model)):
                 _is_greedy(ctx, full[i, j - 1], int(out[i, j]), f"{kind}, item {i}, position {j}")
         again = _generate(model, prompt, src, n)
         if not torch.equal(again, out):
