@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from transformer_spec.reference.config import DTYPES
 
 from .adapters import THIRD_PARTY, hf
 from .adapters.hf import MissingExtra
@@ -134,17 +135,31 @@ def _load_target(spec: str, installed: contextlib.ExitStack | None) -> Target:
 
 @dataclass(frozen=True)
 class KnownFailure:
-    pattern: str
+    pattern: str  # PROPERTY or TARGET/PROPERTY, globs allowed
     reason: str
     line: int
+    where: tuple[str, ...] = ()  # dtypes and device types it is limited to (from @...)
+
+    def matches(self, property_id: str, target: str, dtype: str, device: str) -> bool:
+        name = f"{target}/{property_id}" if "/" in self.pattern else property_id
+        dtypes = [w for w in self.where if w in _DTYPE_WORDS]
+        devices = [w for w in self.where if w not in _DTYPE_WORDS]
+        return (
+            fnmatch.fnmatchcase(name, self.pattern)
+            and (not dtypes or dtype in dtypes)
+            and (not devices or device.split(":")[0] in devices)
+        )
 
 
-_LINE = re.compile(r"^(?P<pattern>\S+)\s+(?P<reason>\S.*)$")
+_LINE = re.compile(r"^(?P<pattern>[^\s@]+)(@(?P<where>\S+))?\s+(?P<reason>\S.*)$")
+_DTYPE_WORDS = tuple(DTYPES)
+_DEVICE_WORDS = ("cpu", "cuda")
 
 
 def load_known_failures(path: str) -> list[KnownFailure]:
     """One property id or glob pattern per line (TARGET/PROPERTY for one target's property),
-    then its reason; '#' starts a comment."""
+    optionally limited to dtypes or devices (`@bfloat16`, `@cuda,float16`), then its reason;
+    '#' starts a comment."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -158,25 +173,45 @@ def load_known_failures(path: str) -> list[KnownFailure]:
         if match is None:
             raise UsageError(
                 f"known-failures file {path!r} line {number}: expected "
-                f"'PROPERTY-ID-OR-PATTERN reason', got {line!r}"
+                f"'PROPERTY-ID-OR-PATTERN[@DTYPE-OR-DEVICE,...] reason', got {line!r}"
             )
-        entries.append(KnownFailure(match["pattern"], match["reason"].strip(), number))
+        where = tuple(match["where"].split(",")) if match["where"] else ()
+        unknown = [w for w in where if w not in (*_DTYPE_WORDS, *_DEVICE_WORDS)]
+        if unknown:
+            raise UsageError(
+                f"known-failures file {path!r} line {number}: @{match['where']}: "
+                f"{unknown[0]!r} is neither a dtype {list(_DTYPE_WORDS)} nor a device type "
+                f"{list(_DEVICE_WORDS)}"
+            )
+        entries.append(KnownFailure(match["pattern"], match["reason"].strip(), number, where))
     return entries
 
 
 def matching_entry(
-    entries: Sequence[KnownFailure], property_id: str, target: str = ""
+    entries: Sequence[KnownFailure],
+    property_id: str,
+    target: str = "",
+    *,
+    dtype: str = "",
+    device: str = "",
 ) -> KnownFailure | None:
-    """A pattern matches a property id, or, written TARGET/PROPERTY, one target's property."""
+    """A pattern matches a property id, or, written TARGET/PROPERTY, one target's property;
+    an entry limited to some dtypes or devices (@...) matches only their cells."""
     for entry in entries:
-        name = f"{target}/{property_id}" if "/" in entry.pattern else property_id
-        if fnmatch.fnmatchcase(name, entry.pattern):
+        if entry.matches(property_id, target, dtype, device):
             return entry
     return None
 
 
-def known_reason(entries: Sequence[KnownFailure], property_id: str, target: str = "") -> str | None:
-    entry = matching_entry(entries, property_id, target)
+def known_reason(
+    entries: Sequence[KnownFailure],
+    property_id: str,
+    target: str = "",
+    *,
+    dtype: str = "",
+    device: str = "",
+) -> str | None:
+    entry = matching_entry(entries, property_id, target, dtype=dtype, device=device)
     return None if entry is None else entry.reason
 
 
@@ -185,7 +220,7 @@ def stale_entries(
 ) -> list[KnownFailure]:
     """The entries that turned no failure of this run into a known failure."""
     used = {
-        matching_entry(entries, r.property, c.target)
+        matching_entry(entries, r.property, c.target, dtype=c.dtype, device=c.device)
         for c in cells
         for r in c.results
         if r.outcome == "known_failure"
@@ -196,6 +231,8 @@ def stale_entries(
 def apply_known(cell: CellReport, known: Sequence[KnownFailure]) -> None:
     """Failures that a known-failures entry names become known failures, with its reason."""
     for r in cell.results:
-        reason = known_reason(known, r.property, cell.target) if r.outcome == "fail" else None
+        if r.outcome != "fail":
+            continue
+        reason = known_reason(known, r.property, cell.target, dtype=cell.dtype, device=cell.device)
         if reason is not None:
             r.outcome, r.reason = "known_failure", reason

@@ -214,6 +214,27 @@ def test_known_failures_can_name_one_target() -> None:
     assert known_reason(known, "training.pad_ignored", "hf-bart") is None
 
 
+def test_known_failures_can_be_limited_to_dtypes_and_devices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug of one dtype is listed for that dtype only: the others keep failing on it."""
+    file = tmp_path / "known.txt"
+    file.write_text(
+        "mutant:causal-off-by-one/masking.causal_no_future_leak@bfloat16,cpu leaks in bf16\n"
+    )
+    argv = ["check", "mutant:causal-off-by-one", "--dtype", "float32", "--dtype", "bfloat16"]
+    argv += ["--property", "masking.causal_no_future_leak", "--profile", "ci"]
+    doc = tmp_path / "run.json"
+    assert main([*argv, "--known-failures", str(file), "--json", str(doc)]) == 1
+    outcomes = [c["results"][0]["outcome"] for c in json.loads(doc.read_text())["cells"]]
+    assert outcomes == ["fail", "known_failure"]
+    capsys.readouterr()
+    file.write_text("masking.*@float8 no such dtype\n")
+    assert main([*argv, "--known-failures", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert "@float8: 'float8' is neither a dtype" in err and len(err.strip().splitlines()) == 1
+
+
 def test_without_the_hf_extra_the_hf_targets_exit_2_and_the_rest_runs() -> None:
     block = "import sys; sys.modules['transformers'] = None; from transformer_spec.cli import main"
     hf = subprocess.run(

@@ -213,7 +213,8 @@ class _InOrder:
                 report.cell_heading(target.name, str(plan.device), dtype, plan.profile, plan.seed)
             )
         known = list(plan.known)
-        show = _show_result(self.args, self.progress, target.name, known, self.selected)
+        where = (target.name, str(plan.device), dtype)
+        show = _show_result(self.args, self.progress, where, known, self.selected)
         while self.printed[cell] < len(self.props) and self.props[self.printed[cell]] in arrived:
             show(arrived[self.props[self.printed[cell]]])
             self.printed[cell] += 1
@@ -293,6 +294,7 @@ def _run_cells(
                     f"torch {torch.__version__}, device {plan.device}, profile {plan.profile}"
                 )
                 for dtype_name in plan.dtypes:
+                    where = (target.name, str(plan.device), dtype_name)
                     progress.line(
                         report.cell_heading(
                             target.name, str(plan.device), dtype_name, plan.profile, plan.seed
@@ -308,7 +310,7 @@ def _run_cells(
                         reproduce_prefix=plan.reproduce(name, dtype_name),
                         call_timeout=plan.call_timeout,
                         on_failure=draw,
-                        on_result=_show_result(args, progress, target.name, known, props),
+                        on_result=_show_result(args, progress, where, known, props),
                     )
                     cells.append(cell)
                     summary = report.cell_summary(cell, args.verbose)
@@ -320,17 +322,23 @@ def _run_cells(
 def _show_result(
     args: argparse.Namespace,
     progress: "Progress",
-    target: str,
+    cell: tuple[str, str, str],
     known: "list[KnownFailure]",
     props: "list[Property]",
 ) -> "Callable[[Result], None]":
-    """Prints a result as it finishes; a known failure is marked before it is printed."""
+    """Prints a result of the cell (target name, device, dtype) as it finishes; a known
+    failure is marked before it is printed."""
     from transformer_spec.properties import loading, report
 
     width = max(len(p.id) for p in props)
+    target, device, dtype = cell
 
     def show(r: "Result") -> None:
-        reason = loading.known_reason(known, r.property, target) if r.outcome == "fail" else None
+        reason = (
+            loading.known_reason(known, r.property, target, dtype=dtype, device=device)
+            if r.outcome == "fail"
+            else None
+        )
         if reason is not None:
             r.outcome, r.reason = "known_failure", reason
         if args.quiet and r.outcome not in ("fail", "known_failure"):
