@@ -51,6 +51,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ts-call-timeout", default=None, type=float, help="per-call time limit (seconds)"
     )
     group.addoption("--ts-pictures", default=None, help="draw failing examples here")
+    group.addoption(
+        "--ts-cell",
+        action="append",
+        metavar="TARGET|DTYPE",
+        help="only these cells of the targets and dtypes given, in this order (repeatable)",
+    )
+    group.addoption(
+        "--ts-deadline",
+        default=None,
+        type=float,
+        help="a time (seconds since the epoch) after which no item starts (a table's budget)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,7 +101,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         ]
         props = select(opt.ts_property)
     else:
-        cells, props = plan.cells(), plan.selected()
+        cells, props = cells_of(plan, metafunc.config), plan.selected()
     items = [(t, d, p.id) for t, d in cells for p in props]
     metafunc.parametrize("ts_item", items, ids=["|".join(i) for i in items])
 
@@ -101,6 +113,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         plan = _plan(config)
         if isinstance(plan, Exception):
             raise pytest.UsageError(str(plan))
+
+
+def cells_of(plan: Any, config: pytest.Config) -> list[tuple[str, str]]:
+    """The plan's cells, or those --ts-cell names (each one of the plan's)."""
+    chosen = [tuple(word.split("|")) for word in config.option.ts_cell or ()]
+    return [(t, d) for t, d in chosen] if chosen else list(plan.cells())
 
 
 def _plan(config: pytest.Config) -> Any:
@@ -132,6 +150,9 @@ def _make_plan(config: pytest.Config) -> Any:
         )
         for name in plan.targets:  # a bad name is a usage error before any item runs
             peek(name)
+        wrong = [c for c in opt.ts_cell or () if tuple(c.split("|")) not in plan.cells()]
+        if wrong:
+            raise UsageError(f"--ts-cell {wrong[0]!r}: not a TARGET|DTYPE of the plan")
     except UsageError as err:
         return err
     return plan

@@ -8,13 +8,15 @@ the current folder (no cache, no conftest or ini file of the user's project is r
 
 import json
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .loading import known_reason
 from .plan import Plan
 from .plugin import RESULT
 from .runner import CellReport, Result
@@ -26,8 +28,8 @@ OnItem = Callable[[str, str, Result], None]  # (target, dtype, result)
 class _Collector:
     """Receives each item's Result on the controller; remembers what went wrong otherwise."""
 
-    def __init__(self, on_item: OnItem) -> None:
-        self.on_item = on_item
+    def __init__(self, plan: Plan, names: dict[str, str], on_item: OnItem) -> None:
+        self.plan, self.names, self.on_item = plan, names, on_item
         self.results: dict[tuple[str, str, str], Result] = {}
         self.errors: list[str] = []
 
@@ -36,6 +38,10 @@ class _Collector:
             if key == RESULT and report.when == "call":
                 target, dtype, prop = report.nodeid.rsplit("[", 1)[1][:-1].split("|")
                 result = Result(**json.loads(str(value)))
+                where = {"dtype": dtype, "device": str(self.plan.device)}
+                reason = known_reason(self.plan.known, prop, self.names[target], **where)
+                if result.outcome == "fail" and reason is not None:
+                    result.outcome, result.reason = "known_failure", reason
                 self.results[(target, dtype, prop)] = result
                 self.on_item(target, dtype, result)
         if report.failed and report.when != "call":
@@ -49,10 +55,20 @@ class _Collector:
         self.errors.append(str(excrepr)[-2000:])
 
 
-def pytest_arguments(plan: Plan, jobs: int, pictures: Path | None) -> list[str]:
+def pytest_arguments(
+    plan: Plan,
+    jobs: int,
+    pictures: Path | None = None,
+    cells: Sequence[tuple[str, str]] | None = None,
+    deadline: float | None = None,
+) -> list[str]:
     """The pytest command line of a plan (also what a user runs to spread it by hand)."""
     words = ["--pyargs", "transformer_spec.properties", "-p", "no:cacheprovider", "--noconftest"]
-    words += ["-c", os.devnull, "--rootdir", str(Path.cwd()), "-n", str(jobs)]
+    words += ["-c", os.devnull, "--rootdir", str(Path.cwd()), "-n", str(jobs if jobs > 1 else 0)]
+    for target, dtype in cells or ():
+        words += ["--ts-cell", f"{target}|{dtype}"]
+    if deadline is not None:
+        words += ["--ts-deadline", repr(deadline)]
     for name in plan.targets:
         words += ["--ts-target", name]
     for dtype in plan.dtypes:
@@ -71,18 +87,28 @@ def run_plan(
     jobs: int,
     on_item: OnItem,
     pictures: Path | None = None,
+    cells: Sequence[tuple[str, str]] | None = None,
+    budget: float | None = None,
 ) -> list[CellReport]:
-    """Every cell of the plan, its results in property order; `names` gives each target's
-    own name (MODULE:FACTORY -> Target.name). RuntimeError when the session itself broke
-    (not when a property failed: that is a result)."""
-    collector = _Collector(on_item)
-    code = pytest.main(["-p", "no:terminal", *pytest_arguments(plan, jobs, pictures)], [collector])
-    wanted = [(t, d, p.id) for t, d in plan.cells() for p in plan.selected()]
+    """The plan's cells (or `cells`, in that order), each with its results in property order;
+    `names` gives each target's own name (MODULE:FACTORY -> Target.name). A failure that a
+    known-failures entry names is a known failure before `on_item` sees it. With a `budget`
+    (seconds), no item starts once it is spent, and a cell not run whole is left out.
+    RuntimeError when the session itself broke (not when a property failed: a result)."""
+    collector = _Collector(plan, names, on_item)
+    chosen = list(cells or plan.cells())
+    deadline = None if budget is None else time.time() + budget
+    words = pytest_arguments(plan, jobs, pictures, chosen, deadline)
+    code = pytest.main(["-p", "no:terminal", *words], [collector])
+    props = plan.selected()
+    wanted = [(t, d, p.id) for t, d in chosen for p in props]
     missing = [w for w in wanted if w not in collector.results]
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or missing:
+    broken = code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    if broken or (missing and budget is None):
         why = "; ".join(collector.errors) or f"pytest exit code {int(code)}"
         raise RuntimeError(f"the pytest session broke ({len(missing)} results missing): {why}")
-    return [_cell(plan, t, names[t], d, collector.results) for t, d in plan.cells()]
+    whole = [c for c in chosen if all((*c, p.id) in collector.results for p in props)]
+    return [_cell(plan, t, names[t], d, collector.results) for t, d in whole]
 
 
 def _cell(

@@ -17,7 +17,6 @@ from ._options import UsageError
 from ._parser import build_parser
 
 if TYPE_CHECKING:
-    from transformer_spec.properties.conformance import Job
     from transformer_spec.properties.loading import KnownFailure
     from transformer_spec.properties.mutants import Mutant
     from transformer_spec.properties.plan import Plan
@@ -500,11 +499,13 @@ def _table(args: argparse.Namespace) -> int:
     if not args.targets:  # by default, only the targets that run on this device
         left_out = [n for n, t in targets.items() if device.type not in t.conventions.devices]
     names = [n for n in targets if n not in left_out]
-    jobs = [C.Job.of(plan, n, d) for d in plan.dtypes for n in names]
+    chosen = [(n, d) for d in plan.dtypes for n in names]
     if shard is not None:  # every N-th cell from the I-th: the shares stay alike in cost
-        jobs = jobs[shard[0] - 1 :: shard[1]]
-    cells = _run_table(args, jobs, known)
-    not_run = [f"{j.target} ({j.dtype})" for j in jobs[len(cells) :]]
+        chosen = chosen[shard[0] - 1 :: shard[1]]
+    cells = _run_table(args, plan, targets, chosen)
+    ran = {(c.target, c.dtype) for c in cells}
+    by_spec = {n: targets[n].name for n in names}
+    not_run = [f"{n} ({d})" for n, d in chosen if (by_spec[n], d) not in ran]
     if not_run:
         print(f"warning: {len(not_run)} cells not run: the budget was spent", file=sys.stderr)
     text = C.render_markdown(
@@ -525,26 +526,56 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _run_table(
-    args: argparse.Namespace, jobs: "list[Job]", known: "list[KnownFailure]"
+    args: argparse.Namespace,
+    plan: "Plan",
+    targets: "dict[str, Target]",
+    chosen: list[tuple[str, str]],
 ) -> "list[CellReport]":
-    """The cells, a line on stderr as each is done (the table itself goes to stdout)."""
+    """The cells, as one pytest session over --jobs workers; a line on stderr as each cell
+    is done (the table itself goes to stdout)."""
     import time
 
-    from transformer_spec.properties import conformance as C
-    from transformer_spec.properties import report
+    from transformer_spec.properties import report, session
     from transformer_spec.properties.progress import Progress
+    from transformer_spec.properties.runner import CellReport
 
     print(
-        f"{len(jobs)} cells, {args.jobs} worker(s): a line per cell as it is done", file=sys.stderr
+        f"{len(chosen)} cells, {args.jobs} worker(s): a line per cell as it is done",
+        file=sys.stderr,
     )
+    names = {spec: target.name for spec, target in targets.items()}
+    arrived: dict[tuple[str, str], list[Result]] = {cell: [] for cell in chosen}
+    wanted = len(plan.selected())
     start = time.perf_counter()
-    with Progress(total=len(jobs)) as progress:
-        cells = list(C.iter_table(jobs, known, args.jobs, progress=progress, budget=args.budget))
+    with Progress(total=len(chosen)) as progress:
+
+        def on_item(target: str, dtype: str, result: "Result") -> None:
+            arrived[(target, dtype)].append(result)
+            if len(arrived[(target, dtype)]) == wanted:
+                cell = CellReport(names[target], str(plan.device), dtype, plan.profile, plan.seed)
+                cell.results = arrived[(target, dtype)]
+                progress.finished(chosen.index((target, dtype)))
+                progress.line(_cell_line(cell, progress), sys.stderr)
+
+        cells = session.run_plan(
+            plan, names, jobs=args.jobs, on_item=on_item, cells=chosen, budget=args.budget
+        )
     wall = time.perf_counter() - start
     for line in report.run_summary(cells)[1:]:
         print(line, file=sys.stderr)
     print(f"{len(cells)} cells, {args.jobs} worker(s): {wall:.0f} s wall", file=sys.stderr)
     return cells
+
+
+def _cell_line(cell: "CellReport", progress: "Progress") -> str:
+    from transformer_spec.properties import report
+
+    seconds = sum(r.seconds for r in cell.results)
+    na = cell.count("not_applicable")
+    return (
+        f"[{progress.done}/{progress.total}] {report.cell_name(cell)}: "
+        f"{report.counts_text(cell)}{f', {na} do not apply' if na else ''} ({seconds:.0f} s)"
+    )
 
 
 def _table_header(
