@@ -2,11 +2,13 @@
 and the conformance runner. Importing this package is light: property modules are loaded
 when a run selects them (`registry.load_all`)."""
 
+from .adapters.language_model import lm_target as lm_target
 from .targets import MHA as MHA
 from .targets import AttentionFn as AttentionFn
 from .targets import Components as Components
 from .targets import ComponentSpec as ComponentSpec
 from .targets import Conventions as Conventions
+from .targets import FixedModel as FixedModel
 from .targets import MHASpec as MHASpec
 from .targets import Model as Model
 from .targets import ModelSpec as ModelSpec
