@@ -20,9 +20,9 @@ Cache = list[tuple[Tensor, Tensor]]  # per block: keys and values so far, (b, h,
 
 
 @dataclass(frozen=True)
-class GPTConfig:
-    vocab_size: int
+class GPTConfig:  # nanoGPT's field names, in its order
     block_size: int
+    vocab_size: int
     n_layer: int
     n_head: int
     n_embd: int

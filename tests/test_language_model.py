@@ -41,14 +41,10 @@ def applicable(target: Target) -> list[str]:
 def readme_gpt(**flags: bool) -> Target:
     """The README's GPT example, run as written, with the twins' flags passed to GPTConfig."""
 
-    def config(*sizes: int) -> GPTConfig:
-        return GPTConfig(*sizes, **flags)  # type: ignore[arg-type]
+    def config(**sizes: int) -> GPTConfig:
+        return GPTConfig(**sizes, **flags)  # type: ignore[arg-type]
 
-    namespace: dict[str, object] = {
-        "GPT": GPT,
-        "GPTConfig": config,
-        "decode_one_at_a_time": decode_one_at_a_time,
-    }
+    namespace: dict[str, object] = {"GPT": GPT, "GPTConfig": config}
     exec(compile(_python_block("def my_gpt"), "README.md", "exec"), namespace)
     make = namespace["my_gpt"]
     assert callable(make)
@@ -57,22 +53,44 @@ def readme_gpt(**flags: bool) -> Target:
     return target
 
 
+def cached_gpt(**flags: bool) -> Target:
+    """The README's GPT with the cache call that tests/gpt.py has (nanoGPT's has none)."""
+
+    def build(s: ModelSpec) -> GPT:
+        sizes = dict(n_layer=s.n_layers, n_head=s.n_heads, n_embd=s.d_model)
+        config = GPTConfig(block_size=s.max_len, vocab_size=s.vocab_size, **sizes, **flags)  # type: ignore[arg-type]
+        return GPT(config)
+
+    return lm_target(
+        "gpt-cached",
+        build,
+        targets_kwarg="targets",
+        ignore_index=-1,
+        d_ff_ratio=4,
+        incremental=decode_one_at_a_time,
+    )
+
+
 def test_readme_gpt_passes_every_model_property_that_applies() -> None:
     target = readme_gpt()
     ran = applicable(target)
-    assert "model.decoder_only.incremental_matches_full" in ran
     assert "generation.sampling_matches_distribution" in ran
     for pid in ran:
         r = outcome(target, pid)
         assert r.outcome in ("pass", "not_applicable"), (pid, r.message, r.counterexample)
-    # No <PAD> declared: the padding property says so rather than passing.
-    r = outcome(target, "training.pad_ignored")
-    assert r.outcome == "not_applicable"
+    # No <PAD> declared: the padding property says so rather than passing; no cache call.
+    for pid in ("training.pad_ignored", "model.decoder_only.incremental_matches_full"):
+        assert outcome(target, pid).outcome == "not_applicable", pid
+
+
+def test_a_declared_cache_call_is_checked() -> None:
+    r = outcome(cached_gpt(), "model.decoder_only.incremental_matches_full")
+    assert r.outcome == "pass", (r.message, r.counterexample)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_readme_gpt_passes_in_other_dtypes(dtype: torch.dtype) -> None:
-    target = readme_gpt()
+    target = cached_gpt()
     for pid in ("model.decoder_only.incremental_matches_full", "generation.greedy_appends_argmax"):
         r = outcome(target, pid, dtype)
         assert r.outcome == "pass", (pid, r.message, r.counterexample)
@@ -87,7 +105,7 @@ def test_readme_gpt_passes_in_other_dtypes(dtype: torch.dtype) -> None:
     ],
 )
 def test_broken_gpt_twins_fail(flag: str, pid: str) -> None:
-    r = outcome(readme_gpt(**{flag: False}), pid)
+    r = outcome(cached_gpt(**{flag: False}), pid)
     assert r.outcome == "fail", (r.message, r.counterexample)
 
 

@@ -112,7 +112,7 @@ def starts_from_start(ctx: Context) -> Check:
     <START>, and the first generated token is the greedy choice at that single position."""
     kinds = generative_kinds(ctx, "generate", "start_id")
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, src = _draw(ctx, kinds, mc, case, data)
         out = _generate(model, None, src, 1)
@@ -140,7 +140,7 @@ def greedy_appends_argmax(ctx: Context) -> Check:
     under the full pass over the prefix before it, and gives the same output when repeated."""
     kinds = generative_kinds(ctx, "generate", "start_id", "end_id")
 
-    @given(model_cases(), token_cases(min_len=1, max_len=6), st.data())
+    @given(model_cases(ctx), token_cases(min_len=1, max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = torch.cat([_start_prompt(ctx, model, case.batch), _tokens(ctx, case)], dim=1)
@@ -172,7 +172,7 @@ def stops_at_end(ctx: Context) -> Check:
     max_new_tokens tokens when no <END> comes."""
     kinds = generative_kinds(ctx, "generate", "start_id", "end_id")
 
-    @given(model_cases(), token_cases(max_batch=1), st.data())
+    @given(model_cases(ctx), token_cases(max_batch=1), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = _start_prompt(ctx, model, 1)
@@ -225,7 +225,7 @@ def sampling_matches_distribution(ctx: Context) -> Check:
     below 1e-12 is ever drawn; the prefix is kept."""
     kinds = generative_kinds(ctx, "generate", "start_id")
 
-    @given(model_cases(), token_cases(max_batch=1, min_len=1, max_len=6), st.data())
+    @given(model_cases(ctx), token_cases(max_batch=1, min_len=1, max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = torch.cat([_start_prompt(ctx, model, 1), _tokens(ctx, case)], dim=1)

@@ -78,7 +78,12 @@ class ModelCase:
         return factory(spec)
 
 
-def model_cases() -> st.SearchStrategy[ModelCase]:
+def model_cases(ctx: Context) -> st.SearchStrategy[ModelCase]:
+    """Tiny model shapes and seeds; for a fixed model, its own shape (and seed 0) alone, so
+    that a counterexample shows the model that was checked."""
+    fixed = ctx.target.model_fixed
+    if fixed is not None:
+        return st.just(ModelCase(fixed.d_model, fixed.n_heads, fixed.n_layers, seed=0))
     return st.builds(
         ModelCase,
         d_model=st.sampled_from((16, 32)),
@@ -208,7 +213,7 @@ def output_shape(ctx: Context) -> Check:
     An encoder-decoder model's source length is drawn independently of the target's."""
     kinds, longest = _kinds(ctx), max_len(ctx)
 
-    @given(model_cases(), token_cases(min_len=1, max_len=longest), st.data())
+    @given(model_cases(ctx), token_cases(min_len=1, max_len=longest), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(kinds), label="kind")
         src = _source(ctx, case, data.draw(st.integers(1, longest), label="src_len"))
@@ -225,7 +230,7 @@ def logits_give_distributions(ctx: Context) -> Check:
     """Logits are finite, and their softmax (in float64) is a distribution at every position."""
     kinds = _kinds(ctx)
 
-    @given(model_cases(), token_cases(min_len=1, max_len=max_len(ctx)), st.data())
+    @given(model_cases(ctx), token_cases(min_len=1, max_len=max_len(ctx)), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(kinds), label="kind")
         src = _source(ctx, case, case.length)
@@ -245,7 +250,7 @@ def batch_items_independent(ctx: Context) -> Check:
     """Each item's logits equal running it alone and ignore the other batch items."""
     kinds = _kinds(ctx)
 
-    @given(model_cases(), token_cases(min_len=1), st.data())
+    @given(model_cases(ctx), token_cases(min_len=1), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(kinds), label="kind")
         model = mc.build(ctx, kind)
@@ -276,7 +281,7 @@ def matches_float64(ctx: Context) -> Check:
     clause ARCH-COMPONENTS, which no property can cite."""
     kinds = _kinds(ctx)
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(kinds), label="kind")
         tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
@@ -296,7 +301,7 @@ def matches_float64(ctx: Context) -> Check:
 
 
 def _causal_no_future_leak(ctx: Context, kind: ModelKind) -> Check:
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         t = data.draw(st.integers(0, case.length - 2), label="t")
         model = mc.build(ctx, kind)
@@ -345,7 +350,7 @@ def _incremental_matches_full(ctx: Context, kind: ModelKind) -> Check:
     if probe.incremental_logits(one, one if kind == "encoder_decoder" else None) is None:
         raise NotApplicable("target has no incremental decoding (incremental_logits is None)")
 
-    @given(model_cases(), token_cases(max_len=max_len(ctx)))
+    @given(model_cases(ctx), token_cases(max_len=max_len(ctx)))
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, kind)
         tokens, src = _tokens(ctx, case), _source(ctx, case, max(1, case.length // 2))
@@ -386,7 +391,7 @@ def encoder_decoder_incremental(ctx: Context) -> Check:
 
 
 def _teacher_forcing(ctx: Context, kind: ModelKind) -> Check:
-    @given(model_cases(), token_cases(max_batch=2))
+    @given(model_cases(ctx), token_cases(max_batch=2))
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, kind)
         tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
@@ -465,7 +470,7 @@ def encoder_only_padding(ctx: Context) -> Check:
     Right padding, or left padding on a model without positional encoding."""
     need_pad_id(ctx, "encoder_only")
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         probe = mc.build(ctx, "encoder_only")
         p = _pad(ctx, case, data, probe.pad_id)
@@ -491,7 +496,7 @@ def encoder_decoder_padding(ctx: Context) -> Check:
     Right padding, or left padding on a model without positional encoding."""
     need_pad_id(ctx, "encoder_decoder")
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         probe = mc.build(ctx, "encoder_decoder")
         p = _pad(ctx, case, data, probe.pad_id)
@@ -524,7 +529,7 @@ def _permutation(case: TokenCase, start: int = 0) -> Tensor:
 def encoder_only_permutation(ctx: Context) -> Check:
     """Without positional encoding, permuting the tokens permutes the logits the same way."""
 
-    @given(model_cases(), token_cases())
+    @given(model_cases(ctx), token_cases())
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, "encoder_only", positional=False)
         tokens, perm = _tokens(ctx, case), _permutation(case).to(ctx.device)
@@ -550,7 +555,7 @@ def encoder_only_class_token(ctx: Context) -> Check:
     Position 0 is the class token: its logits and the mean logits over positions must stay
     the same."""
 
-    @given(model_cases(), token_cases(min_len=3))
+    @given(model_cases(ctx), token_cases(min_len=3))
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, "encoder_only", positional=False)
         tokens, perm = _tokens(ctx, case), _permutation(case, start=1).to(ctx.device)
@@ -581,7 +586,7 @@ def _distinct_tokens(ctx: Context, case: TokenCase) -> Tensor:
 def encoder_only_order_sensitive(ctx: Context) -> Check:
     """With positional encoding, rotating the tokens does not just rotate the logits."""
 
-    @given(model_cases(), token_cases())
+    @given(model_cases(ctx), token_cases())
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, "encoder_only")
         tokens = _distinct_tokens(ctx, case)
@@ -602,7 +607,7 @@ def encoder_only_order_sensitive(ctx: Context) -> Check:
 def encoder_only_all_to_all(ctx: Context) -> Check:
     """Replacing the token at position j changes the logits at every earlier position."""
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         j = data.draw(st.integers(1, case.length - 1), label="j")
         tokens = _tokens(ctx, case)
@@ -631,7 +636,7 @@ def encoder_only_all_to_all(ctx: Context) -> Check:
 def encoder_decoder_uses_source(ctx: Context) -> Check:
     """Replacing one source token changes the target logits."""
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         j = data.draw(st.integers(0, case.length - 1), label="j")
         src, tgt = _tokens(ctx, case), _source(ctx, case, data.draw(st.integers(1, 6)))
@@ -659,7 +664,7 @@ def encoder_decoder_no_causal_cross(ctx: Context) -> Check:
     Without positional encoding, moving the last source token to the front leaves the target
     logits unchanged, and replacing it changes the logits at target position 0."""
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         # Without positions the encoder output is permuted with the source and cross-
         # attention treats it as a set, unless a causal mask hides later source positions

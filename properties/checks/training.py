@@ -21,7 +21,7 @@ from ..registry import Check, Context, NotApplicable, prop
 from ..strategies import TokenCase, token_cases
 from ..targets import ModelKind, TrainableModel
 from .generation import generative_kinds
-from .model import ModelCase, _logits, _source, _tokens, model_cases, pad_id
+from .model import ModelCase, _logits, _source, _tokens, model_cases, pad_id, vocab_size
 
 # One SGD step moves each row's entry with the largest gradient by this many spacings of
 # the dtype at the row's largest value: it shows in every dtype, and stays a small step.
@@ -109,7 +109,7 @@ def loss_is_cross_entropy(ctx: Context) -> Check:
     logits at position t, computed in float64 from the model's logits of tokens[:, :-1]."""
     kinds = _own_loss_kinds(ctx)
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds)
         got = _loss(model, tokens, src).detach()
@@ -127,7 +127,7 @@ def pad_ignored(ctx: Context) -> Check:
     the mean is over non-<PAD> labels only)."""
     kinds = _own_loss_kinds(ctx, "pad_id")
 
-    @given(model_cases(), token_cases(max_len=6), st.data())
+    @given(model_cases(ctx), token_cases(max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds)
         extra = data.draw(st.integers(1, 4), label="extra_pad")
@@ -182,7 +182,7 @@ def end_to_end_gradients(ctx: Context) -> Check:
     arithmetic (adding a constant to every score of a row leaves its softmax unchanged)."""
     kinds = generative_kinds(ctx, "loss", "parameters", "embedding_parameter")
 
-    @given(model_cases(), token_cases(min_len=3), st.data())
+    @given(model_cases(ctx), token_cases(min_len=3), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds, min_kept=3)
         params = _named(model)
@@ -483,13 +483,14 @@ def fine_tunes_pretrained_embedding(ctx: Context) -> Check:
     methods = ("loss", "parameters", "embedding_parameter", "load_pretrained_embedding")
     kinds = generative_kinds(ctx, *methods)
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds)
         freeze = data.draw(st.booleans(), label="freeze")
         g = torch.Generator().manual_seed(case.seed)
-        shape = model.embedding_parameter().shape
-        matrix = torch.randn(*shape, generator=g, dtype=torch.float64)
+        fixed = ctx.target.model_fixed
+        width = mc.d_model if fixed is None else fixed.d_model
+        matrix = torch.randn(vocab_size(ctx), width, generator=g, dtype=torch.float64)
         matrix = matrix.to(ctx.device, ctx.dtype)
         model.load_pretrained_embedding(matrix, freeze=freeze)
         check_close(model.embedding_parameter(), matrix, 0.0, f"{kind}: embedding after loading")
