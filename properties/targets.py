@@ -253,7 +253,8 @@ class Model(Protocol):
 
 class GenerativeModel(Model, Protocol):
     """Optional methods of a model that generates (spec GEN-*). The harness looks for each by
-    name; a model without one makes the properties that need it not applicable."""
+    name; a model without one (or with the attribute None: declared absent) makes the
+    properties that need it not applicable."""
 
     start_id: int
     end_id: int
@@ -275,7 +276,10 @@ class GenerativeModel(Model, Protocol):
 
 
 class TrainableModel(Model, Protocol):
-    """Optional methods of a model that trains (spec TRAIN-*, EMB-PRETRAINED-INIT)."""
+    """Optional methods of a model that trains (spec TRAIN-*, EMB-PRETRAINED-INIT). A model
+    whose `loss` is the harness's own cross-entropy (an adapter standing in for a module that
+    computes none) sets `harness_loss = True`: the properties of the loss itself then do not
+    apply, since they could not fail; the gradient properties still do."""
 
     def loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
         """Differentiable scalar: the mean cross-entropy of predicting tokens[:, 1:] from

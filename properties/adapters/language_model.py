@@ -296,7 +296,8 @@ def lm_target(
 
     return Target(
         name=name,
-        description=description or f"language-model module ({kind})",
+        description=description
+        or f"language-model module ({kind}{', one fixed model' if fixed else ''})",
         conventions=Conventions() if conventions is None else conventions,
         model=make,
         model_kinds=(kind,),
