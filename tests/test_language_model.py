@@ -217,6 +217,10 @@ def test_bad_declarations_are_one_line_errors() -> None:
         lm_target("x", lambda spec: Tiny(spec, "tensor"), kind="decoder_only", fixed=fixed)
     with pytest.raises(ValueError, match="model_d_ff_ratio=0"):
         lm_target("x", lambda spec: Tiny(spec, "tensor"), d_ff_ratio=0)
+    with pytest.raises(ValueError, match="kind='decoder'; expected one of"):
+        lm_target("x", lambda spec: Tiny(spec, "tensor"), kind="decoder")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="targets_kwarg=''; expected a non-empty name"):
+        lm_target("x", lambda spec: Tiny(spec, "tensor"), targets_kwarg="")
 
 
 # ---- fixed-instance mode: a trained copy-task checkpoint ------------------------------------

@@ -25,7 +25,7 @@ Notation: b batch, t target length, s source length.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from torch import Tensor, nn
@@ -270,6 +270,15 @@ def lm_target(
     fixed: check this one model (a checkpoint `build` loads) instead of building sizes."""
     if kind is None:
         kind = "decoder_only" if fixed is None else fixed.kind
+    if kind not in get_args(ModelKind):
+        raise ValueError(
+            f"lm_target {name!r}: kind={kind!r}; expected one of {get_args(ModelKind)}"
+        )
+    if not callable(build):
+        raise ValueError(f"lm_target {name!r}: build must be a callable taking a ModelSpec")
+    for what, value in (("targets_kwarg", targets_kwarg), ("embedding", embedding)):
+        if value is not None and not (isinstance(value, str) and value):
+            raise ValueError(f"lm_target {name!r}: {what}={value!r}; expected a non-empty name")
 
     def make(spec: ModelSpec) -> LanguageModel:
         torch.manual_seed(spec.seed)
