@@ -21,7 +21,16 @@ from ..registry import Check, Context, NotApplicable, prop
 from ..strategies import TokenCase, token_cases
 from ..targets import ModelKind, TrainableModel
 from .generation import generative_kinds
-from .model import ModelCase, _logits, _source, _tokens, model_cases, pad_id, vocab_size
+from .model import (
+    ModelCase,
+    _logits,
+    _source,
+    _tokens,
+    model_cases,
+    need_pad_id,
+    pad_id,
+    vocab_size,
+)
 
 # One SGD step moves each row's entry with the largest gradient by this many spacings of
 # the dtype at the row's largest value: it shows in every dtype, and stays a small step.
@@ -125,14 +134,14 @@ def loss_is_cross_entropy(ctx: Context) -> Check:
 def pad_ignored(ctx: Context) -> Check:
     """Appending <PAD> columns leaves the loss unchanged (padded labels add nothing, and
     the mean is over non-<PAD> labels only)."""
-    kinds = _own_loss_kinds(ctx, "pad_id")
+    kinds = _own_loss_kinds(ctx, padding=True)
 
     @given(model_cases(ctx), token_cases(max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds)
         extra = data.draw(st.integers(1, 4), label="extra_pad")
         pad = pad_id(model)
-        assert pad is not None, "guarded by _own_loss_kinds(ctx, 'pad_id')"
+        assert pad is not None, "guarded by _own_loss_kinds(ctx, padding=True)"
         padding = torch.full((case.batch, extra), pad, device=ctx.device)
         a = _loss(model, tokens, src).detach()
         b = _loss(model, torch.cat([tokens, padding], dim=1), src).detach()
@@ -142,10 +151,13 @@ def pad_ignored(ctx: Context) -> Check:
     return check
 
 
-def _own_loss_kinds(ctx: Context, *methods: str) -> list[ModelKind]:
+def _own_loss_kinds(ctx: Context, *, padding: bool = False) -> list[ModelKind]:
     """generative_kinds for a property of the loss itself: NotApplicable when the loss is
-    the harness's own cross-entropy (an adapter's `harness_loss`), which it cannot test."""
-    kinds = generative_kinds(ctx, "loss", *methods)
+    the harness's own cross-entropy (an adapter's `harness_loss`), which it cannot test, or
+    with `padding`, when the model declares no <PAD>."""
+    kinds = generative_kinds(ctx, "loss")
+    if padding:
+        need_pad_id(ctx, kinds[0])
     probe = ModelCase(d_model=16, n_heads=2, n_layers=1, seed=0).build(ctx, kinds[0])
     if getattr(probe, "harness_loss", False):
         raise NotApplicable(
