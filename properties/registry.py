@@ -34,6 +34,8 @@ NEEDS: dict[str, str] = {
     "model.encoder_decoder": "target offers no encoder-decoder model",
     "model.decoder_only": "target offers no decoder-only model",
     "model.encoder_only": "target offers no encoder-only model",
+    "model.positional_off": "target's model cannot be built without positional encoding "
+    "(a fixed model, or model_positional_off=False)",
     "layers": "target offers no encoder or decoder layer",
     "layers.encoder": "target offers no encoder layer",
     "layers.decoder": "target offers no decoder layer (with or without cross-attention)",
@@ -130,6 +132,9 @@ def missing_need(p: Property, target: Target) -> str | None:
         "mha.key_padding": target.mha is not None and target.mha_key_padding,
         "mha.unequal_causal": target.mha is not None and c.causal_alignment is not None,
         "model": target.model is not None,
+        "model.positional_off": target.model is not None
+        and target.model_positional_off
+        and target.model_fixed is None,
         "components": target.components is not None,
         "layers": target.layers is not None,
         "layers.encoder": target.layers is not None and "encoder" in target.layer_kinds,

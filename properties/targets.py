@@ -243,7 +243,10 @@ class ModelSpec:
 
 
 class Model(Protocol):
-    pad_id: int
+    @property
+    def pad_id(self) -> int | None:
+        """The <PAD> id; None (or absent): the model has no padding token."""
+        ...
 
     def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
         """tokens (b, t) int64 -> logits (b, t, vocab); `src` (b, s) for encoder-decoder."""
@@ -257,7 +260,8 @@ class Model(Protocol):
 
 class GenerativeModel(Model, Protocol):
     """Optional methods of a model that generates (spec GEN-*). The harness looks for each by
-    name; a model without one makes the properties that need it not applicable."""
+    name; a model without one (or with the attribute None: declared absent) makes the
+    properties that need it not applicable."""
 
     start_id: int
     end_id: int
@@ -279,7 +283,10 @@ class GenerativeModel(Model, Protocol):
 
 
 class TrainableModel(Model, Protocol):
-    """Optional methods of a model that trains (spec TRAIN-*, EMB-PRETRAINED-INIT)."""
+    """Optional methods of a model that trains (spec TRAIN-*, EMB-PRETRAINED-INIT). A model
+    whose `loss` is the harness's own cross-entropy (an adapter standing in for a module that
+    computes none) sets `harness_loss = True`: the properties of the loss itself then do not
+    apply, since they could not fail; the gradient properties still do."""
 
     def loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
         """Differentiable scalar: the mean cross-entropy of predicting tokens[:, 1:] from
@@ -411,6 +418,66 @@ class Components(Protocol):
         ...
 
 
+# The shortest context and smallest vocabulary a fixed model needs: the model properties draw
+# sequences of up to 9 tokens (8 and a <START>) and up to 8 distinct real ids after the four
+# special ones.
+FIXED_MIN_LEN = 10
+FIXED_MIN_VOCAB = 12
+
+
+@dataclass(frozen=True)
+class FixedModel:
+    """One already-built model (a trained checkpoint, say), described by what the
+    properties need to draw inputs for it: its kind, vocabulary size, context length and
+    width. The factory is then called with this shape in the run's dtype and device (so a
+    loader that casts with `.to(spec.device, spec.dtype)` also gives the float64 copy), and
+    never asked for another size, another seed or no positional encoding: properties that
+    need one are not applicable. Ids 0-3 are taken as the special tokens and the inputs as
+    ids 4 .. vocab_size - 1. n_heads, d_ff and n_layers are passed on as stated (0: not
+    stated)."""
+
+    kind: ModelKind
+    vocab_size: int
+    max_len: int
+    d_model: int
+    n_heads: int = 0
+    d_ff: int = 0
+    n_layers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(ModelKind):
+            raise ValueError(
+                f"fixed model: kind={self.kind!r}; expected one of {get_args(ModelKind)}"
+            )
+        if self.vocab_size < FIXED_MIN_VOCAB:
+            raise ValueError(
+                f"fixed model: vocab_size={self.vocab_size}; the model properties need at "
+                f"least {FIXED_MIN_VOCAB} (4 special ids and 8 real ones)"
+            )
+        if self.max_len < FIXED_MIN_LEN:
+            raise ValueError(
+                f"fixed model: max_len={self.max_len}; the model properties need a context "
+                f"of at least {FIXED_MIN_LEN} positions"
+            )
+        if self.d_model < 1:
+            raise ValueError(f"fixed model: d_model={self.d_model}; expected >= 1")
+
+    def spec(self, dtype: torch.dtype, device: torch.device) -> ModelSpec:
+        return ModelSpec(
+            kind=self.kind,
+            vocab_size=self.vocab_size,
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            d_ff=self.d_ff,
+            n_layers=self.n_layers,
+            max_len=self.max_len,
+            positional=True,
+            dtype=dtype,
+            device=device,
+            seed=0,
+        )
+
+
 @dataclass(frozen=True)
 class Contract:
     """What one method of an adapter level promises, as the guard checks it on every call.
@@ -492,6 +559,16 @@ class Target:
     mha_inputs: MHAInputs = "cross"
     mha_causal: MHACausal = "argument"
     mha_key_padding: bool = True
+    # What the `model` factory can build. model_d_ff_ratio: the model's FFN width is this
+    #   multiple of d_model whatever ModelSpec.d_ff says (GPT-style code fixes it at 4), so
+    #   the harness passes d_ff = ratio * d_model (None: any d_ff, the harness uses 2x);
+    # model_positional_off: the factory honours ModelSpec.positional=False (builds the
+    #   model without positional encoding); the properties that need it are otherwise not
+    #   applicable;
+    # model_fixed: one already-built model of this shape, never resized (see FixedModel).
+    model_d_ff_ratio: int | None = None
+    model_positional_off: bool = True
+    model_fixed: FixedModel | None = None
 
     def __post_init__(self) -> None:
         for pattern, (factor, reason) in self.loosen.items():
@@ -513,6 +590,26 @@ class Target:
                 f"target {self.name!r}: a layer factory needs layer_kinds and layer_norms"
             )
         self._check_mha_form()
+        self._check_model_form()
+
+    def _check_model_form(self) -> None:
+        declared = (self.model_d_ff_ratio, self.model_positional_off, self.model_fixed)
+        if self.model is None and declared != (None, True, None):
+            raise ValueError(
+                f"target {self.name!r}: model_d_ff_ratio, model_positional_off and "
+                "model_fixed describe the model factory, and the target offers none (model=None)"
+            )
+        ratio = self.model_d_ff_ratio
+        if ratio is not None and not (isinstance(ratio, int) and ratio >= 1):
+            raise ValueError(
+                f"target {self.name!r}: model_d_ff_ratio={ratio!r}; expected a whole number >= 1"
+            )
+        fixed = self.model_fixed
+        if fixed is not None and self.model_kinds != (fixed.kind,):
+            raise ValueError(
+                f"target {self.name!r}: model_kinds={self.model_kinds} but the fixed model is "
+                f"{fixed.kind!r}; declare model_kinds=({fixed.kind!r},)"
+            )
 
     def _check_mha_form(self) -> None:
         for name, allowed in (("mha_inputs", MHAInputs), ("mha_causal", MHACausal)):

@@ -4,10 +4,10 @@ them back; greedy decoding from <START> is scored by token accuracy."""
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .config import TransformerConfig
 from .generation import generate, teacher_forced_loss
@@ -20,6 +20,7 @@ class CopyTaskResult:
     seconds: float  # training and evaluation wall time
     steps: int
     final_loss: float
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # the trained one
 
 
 def copy_batch(
@@ -94,4 +95,4 @@ def train_copy_task(
     out = generate(model, src=src, max_new_tokens=length + 1)
     copied = out[:, 1 : length + 1]
     accuracy = (copied == src).float().mean().item() if copied.shape[1] == length else 0.0
-    return CopyTaskResult(accuracy, time.perf_counter() - t0, steps, float(loss.detach()))
+    return CopyTaskResult(accuracy, time.perf_counter() - t0, steps, float(loss.detach()), model)

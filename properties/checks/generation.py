@@ -16,7 +16,15 @@ from ..compare import relative_bound, show
 from ..registry import Check, Context, NotApplicable, prop
 from ..strategies import TokenCase, token_cases
 from ..targets import GenerativeModel, ModelKind
-from .model import MAX_LEN, VOCAB, ModelCase, _logits, _source, _tokens, model_cases
+from .model import (
+    ModelCase,
+    _logits,
+    _source,
+    _tokens,
+    max_len,
+    model_cases,
+    vocab_size,
+)
 
 GENERATIVE: tuple[ModelKind, ...] = ("encoder_decoder", "decoder_only")
 # GEN-SAMPLE: draws per test, and the p-value below which the goodness-of-fit test fails.
@@ -27,14 +35,14 @@ _ALPHA = 1e-6
 
 def generative_kinds(ctx: Context, *methods: str) -> list[ModelKind]:
     """The target's decoder kinds, or NotApplicable when it has none or its model lacks one
-    of `methods` (checked while building, on one tiny model)."""
+    of `methods` or declares it None (checked while building, on one tiny model)."""
     kinds = [k for k in ctx.target.model_kinds if k in GENERATIVE]
     if not kinds:
         raise NotApplicable("target offers no decoder-only or encoder-decoder model")
     probe = ModelCase(d_model=16, n_heads=2, n_layers=1, seed=0).build(ctx, kinds[0])
-    missing = [m for m in methods if not hasattr(probe, m)]
+    missing = [m for m in methods if getattr(probe, m, None) is None]
     if missing:
-        raise NotApplicable(f"target's model has no {', '.join(missing)}")
+        raise NotApplicable(f"the target's model has or declares no {', '.join(missing)}")
     return kinds
 
 
@@ -95,6 +103,8 @@ def _judged(row: Tensor, p: int, model: GenerativeModel) -> int:
     the generating pass saw a token (a random model may pick <PAD>; a model that masks
     padding in `logits` then rightly disagrees with its own generation)."""
     stop = _ends(row, model.end_id)
+    if model.pad_id is None:  # a model without padding
+        return stop
     pads = (row[p:] == model.pad_id).nonzero()
     return min(stop, p + int(pads[0]) + 1) if len(pads) else stop
 
@@ -114,7 +124,7 @@ def starts_from_start(ctx: Context) -> Check:
     <START>, and the first generated token is the greedy choice at that single position."""
     kinds = generative_kinds(ctx, "generate", "start_id")
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, src = _draw(ctx, kinds, mc, case, data)
         out = _generate(model, None, src, 1)
@@ -142,12 +152,12 @@ def greedy_appends_argmax(ctx: Context) -> Check:
     under the full pass over the prefix before it, and gives the same output when repeated."""
     kinds = generative_kinds(ctx, "generate", "start_id", "end_id")
 
-    @given(model_cases(), token_cases(min_len=1, max_len=6), st.data())
+    @given(model_cases(ctx), token_cases(min_len=1, max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = torch.cat([_start_prompt(ctx, model, case.batch), _tokens(ctx, case)], dim=1)
         p = prompt.shape[1]
-        n = data.draw(st.integers(1, MAX_LEN - p), label="max_new_tokens")
+        n = data.draw(st.integers(1, max_len(ctx) - p), label="max_new_tokens")
         out = _generate(model, prompt, src, n)
         if out.shape[0] != case.batch or not p < out.shape[1] <= p + n:
             raise AssertionError(
@@ -174,11 +184,11 @@ def stops_at_end(ctx: Context) -> Check:
     max_new_tokens tokens when no <END> comes."""
     kinds = generative_kinds(ctx, "generate", "start_id", "end_id")
 
-    @given(model_cases(), token_cases(max_batch=1), st.data())
+    @given(model_cases(ctx), token_cases(max_batch=1), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = _start_prompt(ctx, model, 1)
-        n = data.draw(st.integers(1, MAX_LEN - 1), label="max_new_tokens")
+        n = data.draw(st.integers(1, max_len(ctx) - 1), label="max_new_tokens")
         g = torch.Generator(device=ctx.device).manual_seed(case.seed)
         out = _generate(model, prompt, src, n, generator=g)
         _keeps_prompt(kind, out, prompt)
@@ -227,7 +237,7 @@ def sampling_matches_distribution(ctx: Context) -> Check:
     below 1e-12 is ever drawn; the prefix is kept."""
     kinds = generative_kinds(ctx, "generate", "start_id")
 
-    @given(model_cases(), token_cases(max_batch=1, min_len=1, max_len=6), st.data())
+    @given(model_cases(ctx), token_cases(max_batch=1, min_len=1, max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, src = _draw(ctx, kinds, mc, case, data)
         prompt = torch.cat([_start_prompt(ctx, model, 1), _tokens(ctx, case)], dim=1)
@@ -239,7 +249,7 @@ def sampling_matches_distribution(ctx: Context) -> Check:
         )
         _keeps_prompt(kind, out, rows)
         drawn = out[:, prompt.shape[1]].cpu()
-        counts = torch.bincount(drawn, minlength=VOCAB).double()
+        counts = torch.bincount(drawn, minlength=vocab_size(ctx)).double()
         impossible = (counts > 0) & (probs < 1e-12)
         if bool(impossible.any()):
             raise AssertionError(

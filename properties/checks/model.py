@@ -3,7 +3,9 @@ ENC-*, DEC-*, GEN-*, TRAIN-*, UNEMB-*).
 
 Models are tiny (vocabulary 24, d_model 16 or 32, 2 or 4 heads, 1 or 2 layers per stack,
 max_len 16) and built per example from a drawn seed, so a failure shrinks to a small model
-and a short sequence. Token ids are real tokens (>= 4, not special).
+and a short sequence. Token ids are real tokens (>= 4, not special). A target with a fixed
+model (`Target.model_fixed`) is checked on that one model, with inputs drawn within its
+vocabulary and context length.
 """
 
 from collections.abc import Callable
@@ -54,23 +56,34 @@ class ModelCase:
     ) -> Model:
         factory = ctx.target.model
         assert factory is not None
+        dtype = ctx.dtype if dtype is None else dtype
+        fixed = ctx.target.model_fixed
+        if fixed is not None:
+            assert positional and kind == fixed.kind, "guarded by the property's needs"
+            return factory(fixed.spec(dtype, ctx.device))
+        ratio = ctx.target.model_d_ff_ratio
         spec = ModelSpec(
             kind=kind,
             vocab_size=VOCAB,
             d_model=self.d_model,
             n_heads=self.n_heads,
-            d_ff=2 * self.d_model,
+            d_ff=(2 if ratio is None else ratio) * self.d_model,
             n_layers=self.n_layers,
             max_len=MAX_LEN,
             positional=positional,
-            dtype=ctx.dtype if dtype is None else dtype,
+            dtype=dtype,
             device=ctx.device,
             seed=self.seed,
         )
         return factory(spec)
 
 
-def model_cases() -> st.SearchStrategy[ModelCase]:
+def model_cases(ctx: Context) -> st.SearchStrategy[ModelCase]:
+    """Tiny model shapes and seeds; for a fixed model, its own shape (and seed 0) alone, so
+    that a counterexample shows the model that was checked."""
+    fixed = ctx.target.model_fixed
+    if fixed is not None:
+        return st.just(ModelCase(fixed.d_model, fixed.n_heads, fixed.n_layers, seed=0))
     return st.builds(
         ModelCase,
         d_model=st.sampled_from((16, 32)),
@@ -80,8 +93,33 @@ def model_cases() -> st.SearchStrategy[ModelCase]:
     )
 
 
+def vocab_size(ctx: Context) -> int:
+    """The vocabulary of the models the target builds: the fixed model's, or VOCAB."""
+    fixed = ctx.target.model_fixed
+    return VOCAB if fixed is None else fixed.vocab_size
+
+
+def max_len(ctx: Context) -> int:
+    """The longest sequence the target's models take: the fixed model's, or MAX_LEN."""
+    fixed = ctx.target.model_fixed
+    return MAX_LEN if fixed is None else fixed.max_len
+
+
+def pad_id(model: Model) -> int | None:
+    """The model's <PAD> id, or None when it declares none (a model without padding)."""
+    pad: int | None = getattr(model, "pad_id", None)
+    return pad
+
+
+def need_pad_id(ctx: Context, kind: ModelKind) -> None:
+    """NotApplicable unless the target's model (probed once) declares a <PAD> id."""
+    probe = ModelCase(d_model=16, n_heads=2, n_layers=1, seed=0).build(ctx, kind)
+    if pad_id(probe) is None:
+        raise NotApplicable("the target's model declares no pad_id (it has no padding)")
+
+
 def _tokens(ctx: Context, case: TokenCase) -> Tensor:
-    return case.tokens(VOCAB, FIRST_REAL, ctx.device)
+    return case.tokens(vocab_size(ctx), FIRST_REAL, ctx.device)
 
 
 def _source(ctx: Context, case: TokenCase, length: int) -> Tensor:
@@ -89,9 +127,9 @@ def _source(ctx: Context, case: TokenCase, length: int) -> Tensor:
     return _tokens(ctx, TokenCase(case.batch, length, case.seed + 1))
 
 
-def _other_ids(tokens: Tensor) -> Tensor:
+def _other_ids(ctx: Context, tokens: Tensor) -> Tensor:
     """Every id replaced by a different real id: a large change."""
-    n = VOCAB - FIRST_REAL
+    n = vocab_size(ctx) - FIRST_REAL
     return (tokens - FIRST_REAL + n // 2) % n + FIRST_REAL
 
 
@@ -173,14 +211,14 @@ def output_shape(ctx: Context) -> Check:
     """Logits have shape (batch, length, vocab) for every length up to max_len.
 
     An encoder-decoder model's source length is drawn independently of the target's."""
-    kinds = _kinds(ctx)
+    kinds, longest = _kinds(ctx), max_len(ctx)
 
-    @given(model_cases(), token_cases(min_len=1, max_len=MAX_LEN), st.data())
+    @given(model_cases(ctx), token_cases(min_len=1, max_len=longest), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(kinds), label="kind")
-        src = _source(ctx, case, data.draw(st.integers(1, MAX_LEN), label="src_len"))
+        src = _source(ctx, case, data.draw(st.integers(1, longest), label="src_len"))
         out = _logits(mc.build(ctx, kind), kind, _tokens(ctx, case), src)
-        want = (case.batch, case.length, VOCAB)
+        want = (case.batch, case.length, vocab_size(ctx))
         if tuple(out.shape) != want:
             raise AssertionError(f"{kind} logits have shape {tuple(out.shape)}, expected {want}")
 
@@ -192,7 +230,7 @@ def logits_give_distributions(ctx: Context) -> Check:
     """Logits are finite, and their softmax (in float64) is a distribution at every position."""
     kinds = _kinds(ctx)
 
-    @given(model_cases(), token_cases(min_len=1, max_len=MAX_LEN), st.data())
+    @given(model_cases(ctx), token_cases(min_len=1, max_len=max_len(ctx)), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(kinds), label="kind")
         src = _source(ctx, case, case.length)
@@ -212,7 +250,7 @@ def batch_items_independent(ctx: Context) -> Check:
     """Each item's logits equal running it alone and ignore the other batch items."""
     kinds = _kinds(ctx)
 
-    @given(model_cases(), token_cases(min_len=1), st.data())
+    @given(model_cases(ctx), token_cases(min_len=1), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(kinds), label="kind")
         model = mc.build(ctx, kind)
@@ -222,7 +260,7 @@ def batch_items_independent(ctx: Context) -> Check:
         alone = _logits(model, kind, tokens[:1], src[:1])
         check_close(alone, full[:1], bound, f"{kind}: first item alone vs in the batch")
         if case.batch > 1:
-            tokens[1:], src[1:] = _other_ids(tokens[1:]), _other_ids(src[1:])
+            tokens[1:], src[1:] = _other_ids(ctx, tokens[1:]), _other_ids(ctx, src[1:])
             check_close(
                 _logits(model, kind, tokens, src)[:1],
                 full[:1],
@@ -243,7 +281,7 @@ def matches_float64(ctx: Context) -> Check:
     clause ARCH-COMPONENTS, which no property can cite."""
     kinds = _kinds(ctx)
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(kinds), label="kind")
         tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
@@ -263,13 +301,13 @@ def matches_float64(ctx: Context) -> Check:
 
 
 def _causal_no_future_leak(ctx: Context, kind: ModelKind) -> Check:
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         t = data.draw(st.integers(0, case.length - 2), label="t")
         model = mc.build(ctx, kind)
         tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
         later = tokens.clone()
-        later[:, t + 1 :] = _other_ids(later[:, t + 1 :])
+        later[:, t + 1 :] = _other_ids(ctx, later[:, t + 1 :])
         a, b = _logits(model, kind, tokens, src), _logits(model, kind, later, src)
         check_close(
             b[:, : t + 1],
@@ -312,7 +350,7 @@ def _incremental_matches_full(ctx: Context, kind: ModelKind) -> Check:
     if probe.incremental_logits(one, one if kind == "encoder_decoder" else None) is None:
         raise NotApplicable("target has no incremental decoding (incremental_logits is None)")
 
-    @given(model_cases(), token_cases(max_len=MAX_LEN))
+    @given(model_cases(ctx), token_cases(max_len=max_len(ctx)))
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, kind)
         tokens, src = _tokens(ctx, case), _source(ctx, case, max(1, case.length // 2))
@@ -353,7 +391,7 @@ def encoder_decoder_incremental(ctx: Context) -> Check:
 
 
 def _teacher_forcing(ctx: Context, kind: ModelKind) -> Check:
-    @given(model_cases(), token_cases(max_batch=2))
+    @given(model_cases(ctx), token_cases(max_batch=2))
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, kind)
         tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
@@ -405,9 +443,12 @@ class Padded:
     left: bool
 
 
-def _pad(ctx: Context, case: TokenCase, data: st.DataObject, pad_id: int) -> Padded:
-    """Items get 1..length real tokens; left padding only for models without positions."""
-    left = data.draw(st.booleans(), label="left_padding")
+def _pad(ctx: Context, case: TokenCase, data: st.DataObject, pad_id: int | None) -> Padded:
+    """Items get 1..length real tokens; left padding only for models that can be built
+    without positions."""
+    assert pad_id is not None, "guarded by need_pad_id"
+    can_left = ctx.target.model_positional_off and ctx.target.model_fixed is None
+    left = data.draw(st.booleans(), label="left_padding") if can_left else False
     keep = [data.draw(st.integers(1, case.length), label=f"real_{b}") for b in range(case.batch)]
     tokens = _tokens(ctx, case)
     real = [slice(case.length - n, None) if left else slice(0, n) for n in keep]
@@ -427,8 +468,9 @@ def encoder_only_padding(ctx: Context) -> Check:
     """Padding changes no logit at a real position: each item equals its real tokens alone.
 
     Right padding, or left padding on a model without positional encoding."""
+    need_pad_id(ctx, "encoder_only")
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         probe = mc.build(ctx, "encoder_only")
         p = _pad(ctx, case, data, probe.pad_id)
@@ -452,8 +494,9 @@ def encoder_decoder_padding(ctx: Context) -> Check:
     """Source padding changes no target logit: each item equals its real source alone.
 
     Right padding, or left padding on a model without positional encoding."""
+    need_pad_id(ctx, "encoder_decoder")
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         probe = mc.build(ctx, "encoder_decoder")
         p = _pad(ctx, case, data, probe.pad_id)
@@ -481,12 +524,12 @@ def _permutation(case: TokenCase, start: int = 0) -> Tensor:
 @prop(
     "model.encoder_only.permutation_equivariant",
     clauses=("ATTN-PERM-EQUIV",),
-    needs=("model.encoder_only",),
+    needs=("model.encoder_only", "model.positional_off"),
 )
 def encoder_only_permutation(ctx: Context) -> Check:
     """Without positional encoding, permuting the tokens permutes the logits the same way."""
 
-    @given(model_cases(), token_cases())
+    @given(model_cases(ctx), token_cases())
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, "encoder_only", positional=False)
         tokens, perm = _tokens(ctx, case), _permutation(case).to(ctx.device)
@@ -504,7 +547,7 @@ def encoder_only_permutation(ctx: Context) -> Check:
 @prop(
     "model.encoder_only.class_token_invariant",
     clauses=("ATTN-CLS-PERM-INVARIANT",),
-    needs=("model.encoder_only",),
+    needs=("model.encoder_only", "model.positional_off"),
 )
 def encoder_only_class_token(ctx: Context) -> Check:
     """Without positional encoding, permuting the non-class tokens keeps the class output.
@@ -512,7 +555,7 @@ def encoder_only_class_token(ctx: Context) -> Check:
     Position 0 is the class token: its logits and the mean logits over positions must stay
     the same."""
 
-    @given(model_cases(), token_cases(min_len=3))
+    @given(model_cases(ctx), token_cases(min_len=3))
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, "encoder_only", positional=False)
         tokens, perm = _tokens(ctx, case), _permutation(case, start=1).to(ctx.device)
@@ -529,7 +572,8 @@ def _distinct_tokens(ctx: Context, case: TokenCase) -> Tensor:
     """Per item, `length` different real ids, so that moving a token changes the sequence."""
     g = torch.Generator().manual_seed(case.seed)
     rows = [
-        torch.randperm(VOCAB - FIRST_REAL, generator=g)[: case.length] for _ in range(case.batch)
+        torch.randperm(vocab_size(ctx) - FIRST_REAL, generator=g)[: case.length]
+        for _ in range(case.batch)
     ]
     return (torch.stack(rows) + FIRST_REAL).to(ctx.device)
 
@@ -542,7 +586,7 @@ def _distinct_tokens(ctx: Context, case: TokenCase) -> Tensor:
 def encoder_only_order_sensitive(ctx: Context) -> Check:
     """With positional encoding, rotating the tokens does not just rotate the logits."""
 
-    @given(model_cases(), token_cases())
+    @given(model_cases(ctx), token_cases())
     def check(mc: ModelCase, case: TokenCase) -> None:
         model = mc.build(ctx, "encoder_only")
         tokens = _distinct_tokens(ctx, case)
@@ -563,12 +607,12 @@ def encoder_only_order_sensitive(ctx: Context) -> Check:
 def encoder_only_all_to_all(ctx: Context) -> Check:
     """Replacing the token at position j changes the logits at every earlier position."""
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         j = data.draw(st.integers(1, case.length - 1), label="j")
         tokens = _tokens(ctx, case)
         changed = tokens.clone()
-        changed[:, j] = _other_ids(changed[:, j])
+        changed[:, j] = _other_ids(ctx, changed[:, j])
 
         def pairs(model: Model) -> list[tuple[str, Tensor, Tensor]]:
             a, b = model.logits(tokens), model.logits(changed)
@@ -592,12 +636,12 @@ def encoder_only_all_to_all(ctx: Context) -> Check:
 def encoder_decoder_uses_source(ctx: Context) -> Check:
     """Replacing one source token changes the target logits."""
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         j = data.draw(st.integers(0, case.length - 1), label="j")
         src, tgt = _tokens(ctx, case), _source(ctx, case, data.draw(st.integers(1, 6)))
         changed = src.clone()
-        changed[:, j] = _other_ids(changed[:, j])
+        changed[:, j] = _other_ids(ctx, changed[:, j])
         what = f"target logits after replacing source token {j}"
         _depends(
             ctx,
@@ -612,7 +656,7 @@ def encoder_decoder_uses_source(ctx: Context) -> Check:
 @prop(
     "model.encoder_decoder.cross_attention_not_causal",
     clauses=("XATTN-NO-CAUSAL",),
-    needs=("model.encoder_decoder",),
+    needs=("model.encoder_decoder", "model.positional_off"),
 )
 def encoder_decoder_no_causal_cross(ctx: Context) -> Check:
     """Every target position sees every source position, also later ones.
@@ -620,7 +664,7 @@ def encoder_decoder_no_causal_cross(ctx: Context) -> Check:
     Without positional encoding, moving the last source token to the front leaves the target
     logits unchanged, and replacing it changes the logits at target position 0."""
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         # Without positions the encoder output is permuted with the source and cross-
         # attention treats it as a set, unless a causal mask hides later source positions
@@ -636,7 +680,7 @@ def encoder_decoder_no_causal_cross(ctx: Context) -> Check:
             "target logits after moving the last source token to the front",
         )
         changed = src.clone()
-        changed[:, -1] = _other_ids(changed[:, -1])
+        changed[:, -1] = _other_ids(ctx, changed[:, -1])
         what = f"target position 0 after replacing the last source token ({case.length - 1})"
         _depends(
             ctx,

@@ -17,11 +17,20 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from ..compare import check_close, relative_bound
-from ..registry import Check, Context, prop
+from ..registry import Check, Context, NotApplicable, prop
 from ..strategies import TokenCase, token_cases
 from ..targets import ModelKind, TrainableModel
 from .generation import generative_kinds
-from .model import VOCAB, ModelCase, _logits, _source, _tokens, model_cases
+from .model import (
+    ModelCase,
+    _logits,
+    _source,
+    _tokens,
+    model_cases,
+    need_pad_id,
+    pad_id,
+    vocab_size,
+)
 
 # One SGD step moves each row's entry with the largest gradient by this many spacings of
 # the dtype at the row's largest value: it shows in every dtype, and stays a small step.
@@ -52,21 +61,25 @@ def _padded(
     ctx: Context, model: TrainableModel, case: TokenCase, data: st.DataObject, min_kept: int
 ) -> Tensor:
     """<START> (when the model names one) + tokens, each item right-padded after n >=
-    min_kept >= 2 tokens, so that it has at least min_kept - 1 labels."""
+    min_kept >= 2 tokens, so that it has at least min_kept - 1 labels (not padded when the
+    model declares no <PAD>)."""
     tokens = _tokens(ctx, case)
     start_id = getattr(model, "start_id", None)
     if start_id is not None:
         start = torch.full((case.batch, 1), start_id, dtype=torch.long, device=ctx.device)
         tokens = torch.cat([start, tokens], dim=1)
+    pad = pad_id(model)
+    if pad is None:
+        return tokens
     kept = data.draw(
         st.lists(st.integers(min_kept, tokens.shape[1]), min_size=case.batch, max_size=case.batch),
         label="kept",
     )
-    pad = (
+    padded = (
         torch.arange(tokens.shape[1], device=ctx.device)[None, :]
         >= torch.tensor(kept, device=ctx.device)[:, None]
     )
-    return tokens.masked_fill(pad, model.pad_id)
+    return tokens.masked_fill(padded, pad)
 
 
 def _loss(model: TrainableModel, tokens: Tensor, src: Tensor | None) -> Tensor:
@@ -77,11 +90,11 @@ def _loss(model: TrainableModel, tokens: Tensor, src: Tensor | None) -> Tensor:
     return out
 
 
-def _cross_entropy64(logits: Tensor, labels: Tensor, pad_id: int) -> Tensor:
+def _cross_entropy64(logits: Tensor, labels: Tensor, pad: int | None) -> Tensor:
     """Mean over non-<PAD> labels of -log softmax(logits)[label], in float64."""
     logp = torch.log_softmax(logits.double(), dim=-1)
     picked = logp.gather(-1, labels[..., None])[..., 0]
-    scored = labels != pad_id
+    scored = labels != pad if pad is not None else torch.ones_like(labels, dtype=torch.bool)
     return -(picked * scored).sum() / scored.sum()
 
 
@@ -103,14 +116,14 @@ def _setup(
 def loss_is_cross_entropy(ctx: Context) -> Check:
     """loss(tokens) equals the mean over non-<PAD> labels of -log p(tokens[t + 1]) under the
     logits at position t, computed in float64 from the model's logits of tokens[:, :-1]."""
-    kinds = generative_kinds(ctx, "loss")
+    kinds = _own_loss_kinds(ctx)
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds)
         got = _loss(model, tokens, src).detach()
         logits = _logits(model, kind, tokens[:, :-1], src)
-        want = _cross_entropy64(logits, tokens[:, 1:], model.pad_id)
+        want = _cross_entropy64(logits, tokens[:, 1:], pad_id(model))
         bound = relative_bound(ctx.tolerance.invariance, want)
         check_close(got, want, bound, f"{kind} loss vs cross-entropy of its logits", tokens)
 
@@ -121,13 +134,15 @@ def loss_is_cross_entropy(ctx: Context) -> Check:
 def pad_ignored(ctx: Context) -> Check:
     """Appending <PAD> columns leaves the loss unchanged (padded labels add nothing, and
     the mean is over non-<PAD> labels only)."""
-    kinds = generative_kinds(ctx, "loss")
+    kinds = _own_loss_kinds(ctx, padding=True)
 
-    @given(model_cases(), token_cases(max_len=6), st.data())
+    @given(model_cases(ctx), token_cases(max_len=6), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds)
         extra = data.draw(st.integers(1, 4), label="extra_pad")
-        padding = torch.full((case.batch, extra), model.pad_id, device=ctx.device)
+        pad = pad_id(model)
+        assert pad is not None, "guarded by _own_loss_kinds(ctx, padding=True)"
+        padding = torch.full((case.batch, extra), pad, device=ctx.device)
         a = _loss(model, tokens, src).detach()
         b = _loss(model, torch.cat([tokens, padding], dim=1), src).detach()
         bound = relative_bound(ctx.tolerance.invariance, a)
@@ -136,12 +151,28 @@ def pad_ignored(ctx: Context) -> Check:
     return check
 
 
-def _scored_inputs(tokens: Tensor, pad_id: int) -> Tensor:
+def _own_loss_kinds(ctx: Context, *, padding: bool = False) -> list[ModelKind]:
+    """generative_kinds for a property of the loss itself: NotApplicable when the loss is
+    the harness's own cross-entropy (an adapter's `harness_loss`), which it cannot test, or
+    with `padding`, when the model declares no <PAD>."""
+    kinds = generative_kinds(ctx, "loss")
+    if padding:
+        need_pad_id(ctx, kinds[0])
+    probe = ModelCase(d_model=16, n_heads=2, n_layers=1, seed=0).build(ctx, kinds[0])
+    if getattr(probe, "harness_loss", False):
+        raise NotApplicable(
+            "the target's module computes no loss: the harness's own cross-entropy stands in "
+            "(declare targets_kwarg to check the module's)"
+        )
+    return kinds
+
+
+def _scored_inputs(tokens: Tensor, pad: int | None) -> Tensor:
     """The ids fed in at positions whose label is scored (not <PAD>): their embedding rows
     reach the loss. (An input whose label is <PAD>, under right padding, reaches only
     unscored positions.)"""
     inputs, labels = tokens[:, :-1], tokens[:, 1:]
-    ids: Tensor = torch.unique(inputs[labels != pad_id])
+    ids: Tensor = torch.unique(inputs if pad is None else inputs[labels != pad])
     return ids
 
 
@@ -163,7 +194,7 @@ def end_to_end_gradients(ctx: Context) -> Check:
     arithmetic (adding a constant to every score of a row leaves its softmax unchanged)."""
     kinds = generative_kinds(ctx, "loss", "parameters", "embedding_parameter")
 
-    @given(model_cases(), token_cases(min_len=3), st.data())
+    @given(model_cases(ctx), token_cases(min_len=3), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds, min_kept=3)
         params = _named(model)
@@ -181,7 +212,7 @@ def end_to_end_gradients(ctx: Context) -> Check:
         if "float64" in ctx.target.conventions.dtypes:
             _gradient_is_derivative(ctx, mc, kind, tokens, src)
         grad = model.embedding_parameter().grad
-        used = _scored_inputs(tokens, model.pad_id)
+        used = _scored_inputs(tokens, pad_id(model))
         if grad is None or not bool(grad[used].ne(0).any(dim=-1).all()):
             raise AssertionError(
                 f"{kind}: embedding rows of input tokens {used.tolist()} did not all get a "
@@ -464,12 +495,14 @@ def fine_tunes_pretrained_embedding(ctx: Context) -> Check:
     methods = ("loss", "parameters", "embedding_parameter", "load_pretrained_embedding")
     kinds = generative_kinds(ctx, *methods)
 
-    @given(model_cases(), token_cases(), st.data())
+    @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         kind, model, tokens, src = _setup(ctx, mc, case, data, kinds)
         freeze = data.draw(st.booleans(), label="freeze")
         g = torch.Generator().manual_seed(case.seed)
-        matrix = torch.randn(VOCAB, mc.d_model, generator=g, dtype=torch.float64)
+        fixed = ctx.target.model_fixed
+        width = mc.d_model if fixed is None else fixed.d_model
+        matrix = torch.randn(vocab_size(ctx), width, generator=g, dtype=torch.float64)
         matrix = matrix.to(ctx.device, ctx.dtype)
         model.load_pretrained_embedding(matrix, freeze=freeze)
         check_close(model.embedding_parameter(), matrix, 0.0, f"{kind}: embedding after loading")
@@ -477,7 +510,7 @@ def fine_tunes_pretrained_embedding(ctx: Context) -> Check:
             p.grad = None
         _loss(model, tokens, src).backward()  # type: ignore[no-untyped-call]
         _sgd_step(model)
-        rows = _scored_inputs(tokens, model.pad_id)
+        rows = _scored_inputs(tokens, pad_id(model))
         after = model.embedding_parameter().detach()
         if freeze and not torch.equal(after, matrix):
             moved = after.ne(matrix).any(dim=-1).nonzero()[:, 0].tolist()
