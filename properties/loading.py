@@ -140,12 +140,21 @@ class KnownFailure:
     line: int
     where: tuple[str, ...] = ()  # dtypes and device types it is limited to (from @...)
 
+    def written(self) -> str:
+        """The pattern as the file gives it, with its @ limits."""
+        return f"{self.pattern}@{','.join(self.where)}" if self.where else self.pattern
+
     def matches(self, property_id: str, target: str, dtype: str, device: str) -> bool:
         name = f"{target}/{property_id}" if "/" in self.pattern else property_id
+        return fnmatch.fnmatchcase(name, self.pattern) and self.covers(target, dtype, device)
+
+    def covers(self, target: str, dtype: str, device: str) -> bool:
+        """Whether the entry is about this cell at all (its target part and @ limits)."""
         dtypes = [w for w in self.where if w in _DTYPE_WORDS]
         devices = [w for w in self.where if w not in _DTYPE_WORDS]
+        named = "/" not in self.pattern or fnmatch.fnmatchcase(target, self.pattern.split("/")[0])
         return (
-            fnmatch.fnmatchcase(name, self.pattern)
+            named
             and (not dtypes or dtype in dtypes)
             and (not devices or device.split(":")[0] in devices)
         )
@@ -218,14 +227,20 @@ def known_reason(
 def stale_entries(
     entries: Sequence[KnownFailure], cells: Sequence[CellReport]
 ) -> list[KnownFailure]:
-    """The entries that turned no failure of this run into a known failure."""
+    """The entries that turned no failure of this run into a known failure, among those
+    this run could judge: an entry for another target, dtype or device (one file shared by
+    several runs) is not stale for that."""
     used = {
         matching_entry(entries, r.property, c.target, dtype=c.dtype, device=c.device)
         for c in cells
         for r in c.results
         if r.outcome == "known_failure"
     }
-    return [e for e in entries if e not in used]
+
+    def judged(e: KnownFailure) -> bool:
+        return any(e.covers(c.target, c.dtype, c.device) for c in cells)
+
+    return [e for e in entries if e not in used and judged(e)]
 
 
 def apply_known(cell: CellReport, known: Sequence[KnownFailure]) -> None:

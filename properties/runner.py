@@ -313,6 +313,9 @@ def _target_frames(err: BaseException) -> str:
     frames = traceback.extract_tb(err.__traceback__)
     harness = (str(Path(__file__).parent), str(Path(hypothesis.__file__).parent))
     theirs = [f for f in frames if not f.filename.startswith(harness)] or frames
+    # nn.Module's call plumbing (two frames per module) would push the library's lines out.
+    plumbing = str(Path(torch.nn.modules.module.__file__))
+    theirs = [f for f in theirs if f.filename != plumbing] or theirs
     return "".join(traceback.format_list(theirs[-TRACEBACK_FRAMES:])).rstrip()
 
 

@@ -132,7 +132,8 @@ def test_malformed_known_failures_file(tmp_path: Path, capsys: pytest.CaptureFix
     bad = tmp_path / "known.txt"
     bad.write_text("# comment\nmasking.causal_no_future_leak\n")
     assert main(["check", "--known-failures", str(bad)]) == 2
-    assert "line 2: expected 'PROPERTY-ID-OR-PATTERN reason'" in capsys.readouterr().err
+    expected = "line 2: expected 'PROPERTY-ID-OR-PATTERN[@DTYPE-OR-DEVICE,...] reason'"
+    assert expected in capsys.readouterr().err
 
 
 def test_known_failures_turn_failures_into_known_and_warn_when_stale(
@@ -151,6 +152,24 @@ def test_known_failures_turn_failures_into_known_and_warn_when_stale(
     assert code == 0
     assert "KNOWN masking.causal_no_future_leak" in captured.out
     assert "line 3 (attention.nothing_like_this) matched no failure" in captured.err
+
+
+def test_entries_for_other_targets_or_dtypes_are_not_called_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One file shared by several runs: an entry this run cannot judge is not stale here."""
+    known = tmp_path / "known.txt"
+    known.write_text(
+        "other-target/masking.causal_no_future_leak about another target\n"
+        "masking.causal_no_future_leak@bfloat16 about bfloat16 only\n"
+        "reference-math/masking.causal_no_future_leak@float32 about this cell, and stale\n"
+    )
+    argv = ["check", "reference-math", "--dtype", "float32", "--profile", "ci"]
+    argv += ["--property", "masking.causal_no_future_leak", "--known-failures", str(known)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "line 3 (reference-math/masking.causal_no_future_leak@float32) matched no" in err
+    assert "line 1" not in err and "line 2" not in err
 
 
 def test_table_warns_about_stale_known_failures(

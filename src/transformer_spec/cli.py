@@ -392,7 +392,7 @@ def _warn_stale(known: "Sequence[KnownFailure]", cells: "Sequence[CellReport]") 
 
     for entry in stale_entries(known, cells):
         print(
-            f"warning: known-failures line {entry.line} ({entry.pattern}) matched no failure "
+            f"warning: known-failures line {entry.line} ({entry.written()}) matched no failure "
             "in this run: the entry may be stale",
             file=sys.stderr,
         )
