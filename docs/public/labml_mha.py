@@ -1,7 +1,8 @@
 """labml-nn's annotated `MultiHeadAttention` (labml_nn.transformers.mha) as an mha-level
 target: sequence-first tensors (L, b, d_model), keyword arguments query=, key=, value=, and
 one mask (Lq, Lk, b) True = may attend, so the adapter builds the causal triangle itself.
-From the repository root:
+No constructor fits: that is neither nn.MultiheadAttention's signature (key_padding_mask=,
+attn_mask=, batch first or not) nor a one-input forward(x). From the repository root:
 
     transformer-spec check docs.public.labml_mha:target
 

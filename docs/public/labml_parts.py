@@ -2,7 +2,8 @@
 `TransformerLayer` (encoder, decoder, decoder-only), `EmbeddingsWithPositionalEncoding`
 (sinusoidal, interleaved, token embeddings times sqrt(d_model)), `FeedForward`, the
 `Generator` and the nn.LayerNorm the layers use. Sequence first, masks (Lq, Lk, b) True = may
-attend. From the repository root:
+attend. No constructor exists for the layers and components levels. From the repository
+root:
 
     transformer-spec check docs.public.labml_parts:target
 

@@ -1,7 +1,9 @@
 """lucidrains' local-attention `LocalAttention` as an attention-level target, with one window
 wider than any sequence the harness draws (so it should equal full attention), no rotary
 embedding. Its mask is a key padding mask (b, n) True = may attend, and q, k, v have one
-length, so other masks and lengths are refused (not applicable). From the repository root:
+length, so other masks and lengths are refused (not applicable). No constructor fits: SDPA's
+signature takes a full (Lq, Lk) mask and causal per call; this one a key padding mask and
+causal fixed when built. From the repository root:
 
     transformer-spec check docs.public.local_attention:target
 

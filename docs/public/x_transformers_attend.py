@@ -1,5 +1,6 @@
 """x-transformers' attention kernel `Attend` (the function inside its Attention module) as an
-attention-level target. From the repository root:
+attention-level target. No constructor fits: Attend takes mask=/causal= and returns (out,
+Intermediates), not SDPA's attn_mask=/is_causal= and output. From the repository root:
 
     transformer-spec check docs.public.x_transformers_attend:target        # einsum path
     transformer-spec check docs.public.x_transformers_attend:target_flash  # flash=True (SDPA)

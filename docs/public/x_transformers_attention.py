@@ -1,6 +1,8 @@
 """x-transformers' multi-head `Attention` module as an mha-level target (cross-attention
 through `context=`, key padding through `context_mask=` True = may attend, causal per call).
-From the repository root:
+No constructor fits: cross-attention with a per-call causal flag is neither
+nn.MultiheadAttention's signature nor one-input forward(x) of one causal form, and with one
+head its W_O is nn.Identity, not an nn.Linear to name. From the repository root:
 
     transformer-spec check docs.public.x_transformers_attention:target
     transformer-spec check docs.public.x_transformers_attention:target_flash
