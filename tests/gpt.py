@@ -1,8 +1,8 @@
 """A small GPT in nanoGPT's style (written here, not copied): learned positions, pre-LN
 blocks with a fused q, k, v projection, a tied un-embedding, an FFN of width 4 * n_embd,
 `forward(idx, targets=None) -> (logits, loss)` with logits for the last position only when
-no targets are given, nanoGPT's `generate` (sampling from torch's global RNG; `greedy=True`
-added here), a padding mask `attention_mask` (True = attend, Hugging Face's polarity) and a
+no targets are given, nanoGPT's `generate` (sampling from torch's global RNG, top_k=1 for
+greedy), a padding mask `attention_mask` (True = attend, Hugging Face's polarity) and a
 key/value cache for decoding one token at a time.
 
 Broken twins, each a flag: `causal=False` (the mask is off), `cache_positions=False` (the
@@ -130,15 +130,17 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0, greedy: bool = False
+        self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None
     ) -> Tensor:
         """nanoGPT's loop: max_new_tokens tokens (no end token), each drawn with
-        torch.multinomial from the global RNG, or the argmax when `greedy`."""
+        torch.multinomial from the global RNG among the top_k logits (top_k=1: greedy)."""
         for _ in range(max_new_tokens):
             logits = self(idx[:, -self.config.block_size :])[0][:, -1] / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float("Inf")
             probs = F.softmax(logits, dim=-1)
-            nxt = probs.argmax(-1, keepdim=True) if greedy else torch.multinomial(probs, 1)
-            idx = torch.cat([idx, nxt], dim=1)
+            idx = torch.cat([idx, torch.multinomial(probs, num_samples=1)], dim=1)
         return idx
 
 

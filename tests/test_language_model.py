@@ -341,7 +341,7 @@ def gpt_generate(
     sample: bool,
     generator: torch.Generator | None,
 ) -> Tensor:
-    out: Tensor = m.generate(prompt, n, greedy=not sample)  # type: ignore[operator]
+    out: Tensor = m.generate(prompt, n, top_k=None if sample else 1)  # type: ignore[operator]
     return out
 
 

@@ -24,9 +24,9 @@ Hooks, for what the library does itself (each is the library's code under check)
   `generator` given), "global" (it draws from torch's global RNG, as most libraries do: the
   harness seeds that RNG from the generator, or with 0 when greedy, for each call and
   restores it afterwards, so the draws are reproducible, the guard sees no RNG change and
-  the library's own sampler is checked) or None (greedy only:
-  the sampling properties are not applicable, rather than checking the harness's sampler
-  under the library's name).
+  the library's own sampler is checked) or None (greedy only: the sampling properties are
+  not applicable, rather than checking the harness's sampler under the library's name;
+  global RNG draws are seeded and undone as for "global").
 
 The harness provides:
 - `generate`: greedy, or sampled from softmax(logits) with the harness's torch.Generator
@@ -254,9 +254,9 @@ class LanguageModel:
             n = 1 if src is None else src.shape[0]
             prompt = torch.full((n, 1), self.start_id, dtype=torch.long, device=self.spec.device)
         hook, module = self.generate_hook, self.module
-        if self.generate_rng != "global":
+        if self.generate_rng == "generator":
             out = hook(module, prompt, src, max_new_tokens, sample=sample, generator=generator)
-        else:  # the global RNG, seeded from the generator (or 0, greedy), then restored
+        else:  # the global RNG, seeded from the generator (0 when greedy), then restored
             device = self.spec.device
             devices = [device] if device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices, device_type=device.type):
