@@ -73,6 +73,7 @@ class GenerateHook(Protocol):
         prompt: Tensor,
         src: Tensor | None,
         max_new_tokens: int,
+        /,
         *,
         sample: bool,
         generator: torch.Generator | None,
