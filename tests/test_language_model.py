@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 from transformer_spec.properties import FixedModel, Target, lm_target
+from transformer_spec.properties.adapters.language_model import LanguageModel
 from transformer_spec.properties.registry import Context, load_all, missing_need
 from transformer_spec.properties.runner import Result, run_property
 from transformer_spec.properties.targets import ModelSpec
@@ -446,3 +447,33 @@ def test_bad_hook_declarations_are_one_line_errors() -> None:
         lm_target("x", build, loss=3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="generate_rng='numpy'"):
         lm_target("x", build, generate_rng="numpy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="generate_rng='global' without a generate hook"):
+        lm_target("x", build, generate_rng="global")
+    with pytest.raises(ValueError, match="loss= given with train=False"):
+        lm_target("x", build, loss=gpt_loss, train=False)
+
+
+def test_a_generate_hook_is_cut_after_each_first_end() -> None:
+    """The library generates past <END> (nanoGPT always makes n tokens): the harness keeps
+    each sequence up to its first generated <END>, <PAD> after it, and drops the columns
+    after the last sequence's <END>."""
+    end, rows = 2, [[5, 2, 7, 8, 9], [5, 6, 2, 2, 9]]
+
+    def fixed(
+        m: nn.Module,
+        prompt: Tensor,
+        src: Tensor | None,
+        n: int,
+        *,
+        sample: bool,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        return torch.cat([prompt, torch.tensor(rows)], dim=1)
+
+    target = lm_target("cut", lambda spec: Tiny(spec, "tensor"), pad_id=PAD, generate=fixed)
+    assert target.model is not None
+    spec = ModelSpec("decoder_only", 20, 8, 2, 16, 1, 16, True, torch.float32, CPU, 0)
+    model = target.model(spec)
+    assert isinstance(model, LanguageModel) and model.generate is not None
+    out = model.generate(torch.full((2, 1), 1), None, 5, sample=False, generator=None)
+    assert out.tolist() == [[1, 5, end, PAD], [1, 5, 6, end]]

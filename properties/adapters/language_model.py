@@ -387,7 +387,8 @@ def lm_target(
       training properties then check it (it takes precedence over targets_kwarg's loss);
     padding: the module's padding-mask keyword and its polarity, ("mask", "true_attends")
       for `mask=tokens != pad_id` or ("key_padding_mask", "true_blocks") for
-      `tokens == pad_id`, passed on every call (needs pad_id);
+      `tokens == pad_id`, passed on every call the harness makes (needs pad_id; the hooks
+      and `incremental` call the module themselves, with their own masks);
     d_ff_ratio: the module's FFN width is this multiple of d_model (nanoGPT's 4);
     positional_off: True when `build` honours spec.positional=False;
     kind: "decoder_only" (the default), "encoder_decoder" or "encoder_only"; a fixed
@@ -433,6 +434,13 @@ def lm_target(
                 "mask); an encoder-decoder module(src, tokens) builds its masks itself"
             )
     hook = None if isinstance(generate, bool) else generate
+    if hook is None and generate_rng != "generator":
+        raise ValueError(
+            f"lm_target {name!r}: generate_rng={generate_rng!r} without a generate hook (it "
+            "says how the library's own generation samples)"
+        )
+    if loss is not None and not train:
+        raise ValueError(f"lm_target {name!r}: loss= given with train=False")
 
     def make(spec: ModelSpec) -> LanguageModel:
         torch.manual_seed(spec.seed)
