@@ -422,6 +422,16 @@ def test_the_declared_padding_mask_reaches_the_module() -> None:
     assert r.outcome == "pass", (r.message, r.counterexample)
 
 
+def test_a_generate_hook_that_leaves_training_mode_on_fails() -> None:
+    """As a fresh x-transformers AutoregressiveWrapper's generate does to the module."""
+
+    def trains(m: nn.Module, *args: object, **kwargs: object) -> Tensor:
+        return gpt_generate(m.train(), *args, **kwargs)  # type: ignore[arg-type]
+
+    r = outcome(hooked_gpt(generate=trains), "generation.greedy_appends_argmax")
+    assert r.outcome == "fail" and "left the module in training mode" in r.message, r.message
+
+
 def test_a_greedy_only_hook_makes_sampling_not_applicable() -> None:
     target = hooked_gpt(generate_rng=None)
     r = outcome(target, "generation.sampling_matches_distribution")

@@ -42,10 +42,14 @@ def build(spec: ModelSpec, rotary: bool) -> TransformerWrapper:
     )
 
 
+def _wrapped(module: nn.Module) -> AutoregressiveWrapper:
+    """In the module's mode: its generate puts a fresh wrapper's (training) mode back."""
+    return AutoregressiveWrapper(module, ignore_index=PAD, pad_value=PAD).train(module.training)
+
+
 def loss(module: nn.Module, tokens: Tensor, src: Tensor | None) -> Tensor:
     """AutoregressiveWrapper's loss: tokens[:, 1:] from tokens[:, :-1], <PAD> labels ignored."""
-    wrapper = AutoregressiveWrapper(module, ignore_index=PAD, pad_value=PAD)
-    out: Tensor = wrapper(tokens, mask=tokens != PAD)
+    out: Tensor = _wrapped(module)(tokens, mask=tokens != PAD)
     return out
 
 
@@ -60,8 +64,7 @@ def generate(
 ) -> Tensor:
     """Its generate returns the new tokens; temperature 0 is greedy, 1 with no top-k filter
     (its default keeps the top 10%) samples from softmax(logits)."""
-    wrapper = AutoregressiveWrapper(module, ignore_index=PAD, pad_value=PAD)
-    new = wrapper.generate(
+    new = _wrapped(module).generate(
         prompt,
         n,
         eos_token=END,

@@ -266,6 +266,11 @@ class LanguageModel:
                     seed = int(torch.randint(2**62, (1,), generator=generator, device=device))
                 torch.manual_seed(seed)
                 out = hook(module, prompt, src, max_new_tokens, sample=sample, generator=generator)
+        if module.training:
+            raise ValueError(
+                f"lm_target {self.name!r}: the generate hook left the module in training mode "
+                "(dropout on for the calls after it); a wrapper it builds must be in eval mode"
+            )
         if not isinstance(out, Tensor) or out.dim() != 2:
             return out  # the guard says what is wrong with it
         return self._cut_at_end(out, prompt.shape[1])
