@@ -1,7 +1,9 @@
 """A small GPT in nanoGPT's style (written here, not copied): learned positions, pre-LN
 blocks with a fused q, k, v projection, a tied un-embedding, an FFN of width 4 * n_embd,
 `forward(idx, targets=None) -> (logits, loss)` with logits for the last position only when
-no targets are given, and a key/value cache for decoding one token at a time.
+no targets are given, nanoGPT's `generate` (sampling from torch's global RNG, top_k=1 for
+greedy), a padding mask `attention_mask` (True = attend, Hugging Face's polarity) and a
+key/value cache for decoding one token at a time.
 
 Broken twins, each a flag: `causal=False` (the mask is off), `cache_positions=False` (the
 cache does not advance positions: every cached step is embedded at position 0).
@@ -38,7 +40,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.causal = config.n_head, config.causal
 
     def forward(
-        self, x: Tensor, past: tuple[Tensor, Tensor] | None = None
+        self, x: Tensor, past: tuple[Tensor, Tensor] | None = None, keep: Tensor | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         b, t, c = x.shape
         q, k, v = (
@@ -52,6 +54,8 @@ class CausalSelfAttention(nn.Module):
             s = k.shape[2]
             future = torch.ones(t, s, dtype=torch.bool, device=x.device).triu(s - t + 1)
             scores = scores.masked_fill(future, float("-inf"))
+        if keep is not None:  # (b, s), True = attend: padded keys are left out
+            scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
         y = torch.softmax(scores, dim=-1) @ v
         return self.c_proj(y.transpose(1, 2).reshape(b, t, c)), (k, v)
 
@@ -74,9 +78,9 @@ class Block(nn.Module):
         self.ln_2, self.mlp = nn.LayerNorm(config.n_embd), MLP(config)
 
     def forward(
-        self, x: Tensor, past: tuple[Tensor, Tensor] | None = None
+        self, x: Tensor, past: tuple[Tensor, Tensor] | None = None, keep: Tensor | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        a, kv = self.attn(self.ln_1(x), past)
+        a, kv = self.attn(self.ln_1(x), past, keep)
         x = x + a
         return x + self.mlp(self.ln_2(x)), kv
 
@@ -101,7 +105,11 @@ class GPT(nn.Module):
         self.lm_head.weight = self.transformer.wte.weight  # tied, as nanoGPT does
 
     def forward(
-        self, idx: Tensor, targets: Tensor | None = None, cache: Cache | None = None
+        self,
+        idx: Tensor,
+        targets: Tensor | None = None,
+        cache: Cache | None = None,
+        attention_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         start = cache[0][0].shape[2] if cache else 0
         if not self.config.cache_positions and cache:
@@ -109,7 +117,8 @@ class GPT(nn.Module):
         pos = torch.arange(start, start + idx.shape[1], device=idx.device)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)
         for i, block in enumerate(self.transformer.h):
-            x, kv = block(x, cache[i] if cache is not None and i < len(cache) else None)
+            past = cache[i] if cache is not None and i < len(cache) else None
+            x, kv = block(x, past, attention_mask)
             if cache is not None:  # decoding: keep this block's keys and values
                 cache[i : i + 1] = [kv]
         x = self.transformer.ln_f(x)
@@ -118,6 +127,21 @@ class GPT(nn.Module):
         logits = self.lm_head(x)
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
         return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None
+    ) -> Tensor:
+        """nanoGPT's loop: max_new_tokens tokens (no end token), each drawn with
+        torch.multinomial from the global RNG among the top_k logits (top_k=1: greedy)."""
+        for _ in range(max_new_tokens):
+            logits = self(idx[:, -self.config.block_size :])[0][:, -1] / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float("Inf")
+            probs = F.softmax(logits, dim=-1)
+            idx = torch.cat([idx, torch.multinomial(probs, num_samples=1)], dim=1)
+        return idx
 
 
 def decode_one_at_a_time(module: nn.Module, tokens: Tensor, src: Tensor | None) -> Tensor:

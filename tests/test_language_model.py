@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 from transformer_spec.properties import FixedModel, Target, lm_target
+from transformer_spec.properties.adapters.language_model import LanguageModel
 from transformer_spec.properties.registry import Context, load_all, missing_need
 from transformer_spec.properties.runner import Result, run_property
 from transformer_spec.properties.targets import ModelSpec
@@ -312,3 +313,177 @@ def test_a_checkpoint_whose_cache_does_not_advance_fails_incremental(checkpoint:
     # The full pass is untouched: the same broken model passes the other properties.
     r = outcome(copy_target(checkpoint, broken=True), "model.encoder_decoder.teacher_forcing")
     assert r.outcome == "pass", (r.message, r.counterexample)
+
+
+# ---- the library's own loss, generation and padding mask: hooks ------------------------------
+
+PAD = 0
+
+
+def gpt_loss(m: nn.Module, tokens: Tensor, src: Tensor | None) -> Tensor:
+    """GPT's own loss (nanoGPT's: labels -1 left out) for tokens[:, 1:] from tokens[:, :-1]."""
+    inputs, labels = tokens[:, :-1], tokens[:, 1:]
+    loss: Tensor = m(inputs, labels.masked_fill(labels == PAD, -1), attention_mask=inputs != PAD)[1]
+    return loss
+
+
+def unshifted_loss(m: nn.Module, tokens: Tensor, src: Tensor | None) -> Tensor:
+    """Broken: scores each position against its own input token, not the next one."""
+    loss: Tensor = m(tokens, tokens.masked_fill(tokens == PAD, -1))[1]
+    return loss
+
+
+def gpt_generate(
+    m: nn.Module,
+    prompt: Tensor,
+    src: Tensor | None,
+    n: int,
+    *,
+    sample: bool,
+    generator: torch.Generator | None,
+) -> Tensor:
+    out: Tensor = m.generate(prompt, n, top_k=None if sample else 1)  # type: ignore[operator]
+    return out
+
+
+def always_samples(
+    m: nn.Module,
+    prompt: Tensor,
+    src: Tensor | None,
+    n: int,
+    *,
+    sample: bool,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """Broken: samples even when asked for greedy generation."""
+    out: Tensor = m.generate(prompt, n)  # type: ignore[operator]
+    return out
+
+
+def hooked_gpt(**declared: object) -> Target:
+    """GPT with its own loss, generation (from the global RNG) and padding mask declared."""
+
+    def build(s: ModelSpec) -> GPT:
+        sizes = dict(n_layer=s.n_layers, n_head=s.n_heads, n_embd=s.d_model)
+        return GPT(GPTConfig(s.max_len, s.vocab_size, **sizes))  # type: ignore[arg-type]
+
+    hooks: dict[str, object] = dict(
+        loss=gpt_loss,
+        generate=gpt_generate,
+        generate_rng="global",
+        padding=("attention_mask", "true_attends"),
+    )
+    return lm_target(
+        "gpt-hooks",
+        build,
+        targets_kwarg="targets",
+        ignore_index=-1,
+        pad_id=PAD,
+        d_ff_ratio=4,
+        **{**hooks, **declared},  # type: ignore[arg-type]
+    )
+
+
+def test_the_library_loss_generation_and_mask_are_checked() -> None:
+    """With the hooks, the properties that could not fail with the harness's own loss and
+    generation apply, and pass on a correct GPT; the global RNG draws raise no state fault."""
+    target = hooked_gpt()
+    for pid in (
+        "training.loss_is_cross_entropy",
+        "training.pad_ignored",
+        "training.end_to_end_gradients",
+        "generation.starts_from_start",
+        "generation.greedy_appends_argmax",
+        "generation.stops_at_end",
+        "generation.sampling_matches_distribution",
+        "model.batch_items_independent",
+    ):
+        r = outcome(target, pid)
+        assert r.outcome == "pass", (pid, r.message, r.counterexample)
+
+
+@pytest.mark.parametrize(
+    ("declared", "pid"),
+    [
+        ({"loss": unshifted_loss}, "training.loss_is_cross_entropy"),
+        ({"generate": always_samples}, "generation.greedy_appends_argmax"),
+        # The loss through the logits call (targets=), where the harness passes the mask.
+        ({"loss": None, "padding": ("attention_mask", "true_blocks")}, "training.pad_ignored"),
+    ],
+    ids=["loss-not-shifted", "generate-not-greedy", "padding-inverted"],
+)
+def test_broken_hooks_fail(declared: dict[str, object], pid: str) -> None:
+    r = outcome(hooked_gpt(**declared), pid)
+    assert r.outcome == "fail", (r.message, r.counterexample)
+
+
+def test_the_declared_padding_mask_reaches_the_module() -> None:
+    r = outcome(hooked_gpt(loss=None), "training.pad_ignored")
+    assert r.outcome == "pass", (r.message, r.counterexample)
+
+
+def test_a_generate_hook_that_leaves_training_mode_on_fails() -> None:
+    """As a fresh x-transformers AutoregressiveWrapper's generate does to the module."""
+
+    def trains(m: nn.Module, *args: object, **kwargs: object) -> Tensor:
+        return gpt_generate(m.train(), *args, **kwargs)  # type: ignore[arg-type]
+
+    r = outcome(hooked_gpt(generate=trains), "generation.greedy_appends_argmax")
+    assert r.outcome == "fail" and "left the module in training mode" in r.message, r.message
+
+
+def test_a_greedy_only_hook_makes_sampling_not_applicable() -> None:
+    target = hooked_gpt(generate_rng=None)
+    r = outcome(target, "generation.sampling_matches_distribution")
+    assert r.outcome == "not_applicable" and "greedy only" in r.reason, r.reason
+    assert outcome(target, "generation.greedy_appends_argmax").outcome == "pass"
+
+
+def test_a_global_rng_hook_undeclared_is_a_state_fault() -> None:
+    """A hook that samples from the global RNG while declaring it uses the generator."""
+    r = outcome(hooked_gpt(generate_rng="generator"), "generation.stops_at_end")
+    assert r.outcome == "fail" and "RNG" in r.message, r.message
+
+
+def test_bad_hook_declarations_are_one_line_errors() -> None:
+    def build(spec: ModelSpec) -> nn.Module:
+        return Tiny(spec, "tensor")
+
+    with pytest.raises(ValueError, match="padding=\\('mask', 'attends'\\); expected"):
+        lm_target("x", build, pad_id=0, padding=("mask", "attends"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs pad_id"):
+        lm_target("x", build, padding=("mask", "true_attends"))
+    with pytest.raises(ValueError, match="loss=3; expected a callable"):
+        lm_target("x", build, loss=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="generate_rng='numpy'"):
+        lm_target("x", build, generate_rng="numpy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="generate_rng='global' without a generate hook"):
+        lm_target("x", build, generate_rng="global")
+    with pytest.raises(ValueError, match="loss= given with train=False"):
+        lm_target("x", build, loss=gpt_loss, train=False)
+
+
+def test_a_generate_hook_is_cut_after_each_first_end() -> None:
+    """The library generates past <END> (nanoGPT always makes n tokens): the harness keeps
+    each sequence up to its first generated <END>, <PAD> after it, and drops the columns
+    after the last sequence's <END>."""
+    end, rows = 2, [[5, 2, 7, 8, 9], [5, 6, 2, 2, 9]]
+
+    def fixed(
+        m: nn.Module,
+        prompt: Tensor,
+        src: Tensor | None,
+        n: int,
+        *,
+        sample: bool,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        return torch.cat([prompt, torch.tensor(rows)], dim=1)
+
+    target = lm_target("cut", lambda spec: Tiny(spec, "tensor"), pad_id=PAD, generate=fixed)
+    assert target.model is not None
+    spec = ModelSpec("decoder_only", 20, 8, 2, 16, 1, 16, True, torch.float32, CPU, 0)
+    model = target.model(spec)
+    assert isinstance(model, LanguageModel) and model.generate is not None
+    out = model.generate(torch.full((2, 1), 1), None, 5, sample=False, generator=None)
+    assert out.tolist() == [[1, 5, end, PAD], [1, 5, 6, end]]

@@ -7,7 +7,26 @@ item of a tuple (nanoGPT's `(logits, loss)`) or as `.logits` (Hugging Face's out
 encoder-decoder module is called as module(src, tokens). Code that returns only the last
 position's logits unless targets are passed (nanoGPT's GPT) declares the name of that
 argument, `targets_kwarg="targets"`: the harness then always passes targets, and the
-module's own loss is the one the training properties check.
+module's own loss is the one the training properties check. A module that takes a padding
+mask names it, `padding=("mask", "true_attends")`: every call then passes
+`mask=tokens != pad_id` ("true_blocks": `tokens == pad_id`).
+
+Hooks, for what the library does itself (each is the library's code under check):
+- `loss(module, tokens, src) -> scalar`: the module's own teacher-forced loss, the mean
+  cross-entropy of tokens[:, 1:] predicted from tokens[:, :-1], labels equal to <PAD> left
+  out (the same sequence the harness's loss takes, not one shorter); the training
+  properties then check it, the loss properties included;
+- `generate(module, prompt, src, max_new_tokens, *, sample, generator) -> tokens`: the
+  library's own generation. `prompt` (b, p) is never None (the harness puts <START> there);
+  it returns (b, p + n), n <= max_new_tokens, greedy when not `sample`. The harness cuts each
+  sequence after its first generated <END> (later slots hold <PAD>, or <END> without a
+  <PAD> id). How it samples is declared by `generate_rng`: "generator" (it draws with the
+  `generator` given), "global" (it draws from torch's global RNG, as most libraries do: the
+  harness seeds that RNG from the generator, or with 0 when greedy, for each call and
+  restores it afterwards, so the draws are reproducible, the guard sees no RNG change and
+  the library's own sampler is checked) or None (greedy only: the sampling properties are
+  not applicable, rather than checking the harness's sampler under the library's name;
+  global RNG draws are seeded and undone as for "global").
 
 The harness provides:
 - `generate`: greedy, or sampled from softmax(logits) with the harness's torch.Generator
@@ -25,16 +44,42 @@ Notation: b batch, t target length, s source length.
 """
 
 from collections.abc import Callable
-from typing import Any, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
 
-from ..targets import Conventions, FixedModel, ModelKind, ModelSpec, Target
+from ..targets import (
+    Conventions,
+    FixedModel,
+    MaskPolarity,
+    ModelKind,
+    ModelSpec,
+    Target,
+    Unsupported,
+)
 
 Build = Callable[[ModelSpec], nn.Module]
 Incremental = Callable[[nn.Module, Tensor, Tensor | None], Tensor]
+LossHook = Callable[[nn.Module, Tensor, Tensor | None], Tensor]
 TakeLogits = Callable[[Any], Tensor]
+GenerateRng = Literal["generator", "global"]
+
+
+class GenerateHook(Protocol):
+    def __call__(
+        self,
+        module: nn.Module,
+        prompt: Tensor,
+        src: Tensor | None,
+        max_new_tokens: int,
+        /,
+        *,
+        sample: bool,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        """The library's generation: (b, p) -> (b, p + n), n <= max_new_tokens."""
+        ...
 
 
 def _logits_of(out: object) -> Tensor | None:
@@ -81,16 +126,28 @@ class LanguageModel:
         end_id: int,
         generate: bool,
         train: bool,
+        loss_hook: LossHook | None = None,
+        generate_hook: GenerateHook | None = None,
+        generate_rng: GenerateRng | None = "generator",
+        padding: tuple[str, MaskPolarity] | None = None,
     ) -> None:
         self.module = module.to(device=spec.device, dtype=spec.dtype).eval()
         self.kind, self.name, self.spec = spec.kind, name, spec
         self.targets_kwarg, self.ignore_index = targets_kwarg, ignore_index
         self.take_logits, self.incremental = take_logits, incremental
         self.pad_id, self.start_id, self.end_id = pad_id, start_id, end_id
+        self.loss_hook, self.generate_hook, self.generate_rng = (
+            loss_hook,
+            generate_hook,
+            generate_rng,
+        )
+        self.padding = padding
         self._probe()
         trains = train and self.kind != "encoder_only"
-        self.generate = self._generate if generate and self.kind != "encoder_only" else None
-        self.harness_loss = trains and targets_kwarg is None
+        generates = generate and self.kind != "encoder_only"
+        own = self._own_generate if generate_hook is not None else self._generate
+        self.generate = own if generates else None
+        self.harness_loss = trains and targets_kwarg is None and loss_hook is None
         self.loss = self._loss if trains else None
         self.parameters = self._parameters if trains else None
         self._embedding_path = embedding
@@ -101,10 +158,16 @@ class LanguageModel:
 
     def _call(self, tokens: Tensor, src: Tensor | None, targets: Tensor | None) -> object:
         args = (tokens,) if self.kind != "encoder_decoder" else (src, tokens)
-        if self.targets_kwarg is None:
-            return self.module(*args)
-        labels = tokens if targets is None else targets  # any valid ids give every position
-        return self.module(*args, **{self.targets_kwarg: labels})
+        kwargs: dict[str, Tensor] = {}
+        if self.padding is not None:
+            name, polarity = self.padding
+            assert self.pad_id is not None, "lm_target refuses padding= without pad_id"
+            padded = tokens.eq(self.pad_id)
+            kwargs[name] = padded if polarity == "true_blocks" else ~padded
+        if self.targets_kwarg is not None:
+            labels = tokens if targets is None else targets  # any valid ids: every position
+            kwargs[self.targets_kwarg] = labels
+        return self.module(*args, **kwargs)
 
     def _take(self, out: object) -> Tensor:
         logits = self.take_logits(out) if self.take_logits is not None else _logits_of(out)
@@ -170,9 +233,64 @@ class LanguageModel:
                 break
         return out
 
+    @torch.no_grad()
+    def _own_generate(
+        self,
+        prompt: Tensor | None,
+        src: Tensor | None,
+        max_new_tokens: int,
+        *,
+        sample: bool,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        """The library's generation through the hook, <END> handled as the module docstring
+        says."""
+        assert self.generate_hook is not None, "set with the hook"
+        if sample and self.generate_rng is None:
+            raise Unsupported(
+                f"lm_target {self.name!r}: its generate hook is greedy only (generate_rng=None)",
+                always=True,
+            )
+        if prompt is None:
+            n = 1 if src is None else src.shape[0]
+            prompt = torch.full((n, 1), self.start_id, dtype=torch.long, device=self.spec.device)
+        hook, module = self.generate_hook, self.module
+        if self.generate_rng == "generator":
+            out = hook(module, prompt, src, max_new_tokens, sample=sample, generator=generator)
+        else:  # the global RNG, seeded from the generator (0 when greedy), then restored
+            device = self.spec.device
+            devices = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices, device_type=device.type):
+                seed = 0
+                if generator is not None:
+                    seed = int(torch.randint(2**62, (1,), generator=generator, device=device))
+                torch.manual_seed(seed)
+                out = hook(module, prompt, src, max_new_tokens, sample=sample, generator=generator)
+        if module.training:
+            raise ValueError(
+                f"lm_target {self.name!r}: the generate hook left the module in training mode "
+                "(dropout on for the calls after it); a wrapper it builds must be in eval mode"
+            )
+        if not isinstance(out, Tensor) or out.dim() != 2:
+            return out  # the guard says what is wrong with it
+        return self._cut_at_end(out, prompt.shape[1])
+
+    def _cut_at_end(self, out: Tensor, p: int) -> Tensor:
+        """Slots after each sequence's first generated <END> hold the filler; columns after
+        the last sequence's <END> are dropped."""
+        new = out[:, p:]
+        ended = (new == self.end_id).long().cumsum(1)
+        after = (ended - (new == self.end_id).long()) > 0  # strictly after the first <END>
+        filler = self.end_id if self.pad_id is None else self.pad_id
+        new = new.masked_fill(after, filler)
+        keep = int((~after).any(0).sum())  # `after` grows along each row: a prefix is kept
+        return torch.cat([out[:, :p], new[:, :keep]], dim=1)
+
     # ---- training -----------------------------------------------------------------------------
 
     def _loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+        if self.loss_hook is not None:
+            return self.loss_hook(self.module, tokens, src)
         inputs, labels = tokens[:, :-1], tokens[:, 1:]
         if self.targets_kwarg is not None:
             if self.pad_id is not None:
@@ -244,8 +362,11 @@ def lm_target(
     pad_id: int | None = None,
     start_id: int = 1,
     end_id: int = 2,
-    generate: bool = True,
+    generate: bool | GenerateHook = True,
     train: bool = True,
+    loss: LossHook | None = None,
+    generate_rng: GenerateRng | None = "generator",
+    padding: tuple[str, MaskPolarity] | None = None,
     d_ff_ratio: int | None = None,
     positional_off: bool = False,
     fixed: FixedModel | None = None,
@@ -262,7 +383,17 @@ def lm_target(
     pad_id: None for a model without padding (the padding properties are then not
       applicable); start_id, end_id: what generation starts from and stops at (ids 0-3 are
       the harness's special tokens);
-    generate, train: False when the module should not be checked for that;
+    generate, train: False when the module should not be checked for that; generate may
+      instead be the library's generation, a hook (module, prompt, src, max_new_tokens, *,
+      sample, generator) -> tokens, and `generate_rng` says how it samples ("generator",
+      "global" or None: greedy only; see the module docstring);
+    loss: the module's own loss, a hook (module, tokens, src) -> scalar: the mean
+      cross-entropy of tokens[:, 1:] from tokens[:, :-1], <PAD> labels left out; the
+      training properties then check it (it takes precedence over targets_kwarg's loss);
+    padding: the module's padding-mask keyword and its polarity, ("mask", "true_attends")
+      for `mask=tokens != pad_id` or ("key_padding_mask", "true_blocks") for
+      `tokens == pad_id`, passed on every call the harness makes (needs pad_id; the hooks
+      and `incremental` call the module themselves, with their own masks);
     d_ff_ratio: the module's FFN width is this multiple of d_model (nanoGPT's 4);
     positional_off: True when `build` honours spec.positional=False;
     kind: "decoder_only" (the default), "encoder_decoder" or "encoder_only"; a fixed
@@ -279,6 +410,42 @@ def lm_target(
     for what, value in (("targets_kwarg", targets_kwarg), ("embedding", embedding)):
         if value is not None and not (isinstance(value, str) and value):
             raise ValueError(f"lm_target {name!r}: {what}={value!r}; expected a non-empty name")
+    for what, hook in (("loss", loss), ("generate", generate)):
+        if hook is not None and not isinstance(hook, bool) and not callable(hook):
+            raise ValueError(f"lm_target {name!r}: {what}={hook!r}; expected a callable")
+    if generate_rng not in (*get_args(GenerateRng), None):
+        raise ValueError(
+            f"lm_target {name!r}: generate_rng={generate_rng!r}; expected 'generator', "
+            "'global' or None (greedy only)"
+        )
+    if padding is not None:
+        polarities = get_args(MaskPolarity)
+        if not (
+            isinstance(padding, tuple)
+            and len(padding) == 2
+            and isinstance(padding[0], str)
+            and padding[0]
+            and padding[1] in polarities
+        ):
+            raise ValueError(
+                f"lm_target {name!r}: padding={padding!r}; expected (keyword, polarity) with "
+                f"polarity one of {polarities}, e.g. ('mask', 'true_attends')"
+            )
+        if pad_id is None:
+            raise ValueError(f"lm_target {name!r}: padding={padding!r} needs pad_id")
+        if kind == "encoder_decoder":
+            raise ValueError(
+                f"lm_target {name!r}: padding= is for a module(tokens) (its one input's "
+                "mask); an encoder-decoder module(src, tokens) builds its masks itself"
+            )
+    hook = None if isinstance(generate, bool) else generate
+    if hook is None and generate_rng != "generator":
+        raise ValueError(
+            f"lm_target {name!r}: generate_rng={generate_rng!r} without a generate hook (it "
+            "says how the library's own generation samples)"
+        )
+    if loss is not None and not train:
+        raise ValueError(f"lm_target {name!r}: loss= given with train=False")
 
     def make(spec: ModelSpec) -> LanguageModel:
         torch.manual_seed(spec.seed)
@@ -299,8 +466,12 @@ def lm_target(
             pad_id=pad_id,
             start_id=start_id,
             end_id=end_id,
-            generate=generate,
+            generate=generate is not False,
             train=train,
+            loss_hook=loss,
+            generate_hook=hook,
+            generate_rng=generate_rng,
+            padding=padding,
         )
 
     return Target(

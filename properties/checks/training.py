@@ -162,7 +162,7 @@ def _own_loss_kinds(ctx: Context, *, padding: bool = False) -> list[ModelKind]:
     if getattr(probe, "harness_loss", False):
         raise NotApplicable(
             "the target's module computes no loss: the harness's own cross-entropy stands in "
-            "(declare targets_kwarg to check the module's)"
+            "(declare loss= or targets_kwarg to check the module's)"
         )
     return kinds
 
