@@ -55,6 +55,8 @@ def targets_epilog() -> str:
             *lines,
             "  mutant:NAME" + " " * (width - 9) + "the reference with one seeded bug "
             "(`transformer-spec mutants --list`)",
+            "  hf:CLASSNAME" + " " * (width - 10) + "any Hugging Face model class, built tiny "
+            "with no download (hf extra; hf:CLASSNAME:eager for eager attention)",
         ]
     )
 
