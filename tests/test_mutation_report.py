@@ -50,6 +50,9 @@ def test_score_leaves_out_equivalent_and_incompetent_mutants() -> None:
     # norm.py: one survivor, unexplained
     assert "| norm.py | 0 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 50.0% |" in text
     assert "3 of 4 competent, non-equivalent mutants detected = **75.0%**" in text
+    assert "Leaving out also the 0 survivors" in text
+    unseeable = [*entries, entry("LayerNorm.forward", "- i | + j", "unseeable", file="norm.py")]
+    assert "): 3 of 3 = **100.0%**" in M.render(ROWS, unseeable, unreached={}, header="")
     assert "`norm.py` `LayerNorm.forward` `- i | + j` (survived): **unexplained" in text
     assert "`masks.py` `check_mask` `- e | + f` (survived): equivalent: a reason" in text
     assert "Stale" not in text
