@@ -52,7 +52,10 @@ def test_score_leaves_out_equivalent_and_incompetent_mutants() -> None:
     assert "3 of 4 competent, non-equivalent mutants detected = **75.0%**" in text
     assert "Leaving out also the 0 survivors" in text
     unseeable = [*entries, entry("LayerNorm.forward", "- i | + j", "unseeable", file="norm.py")]
-    assert "): 3 of 3 = **100.0%**" in M.render(ROWS, unseeable, unreached={}, header="")
+    assert "leaves out: 3 of 3 = **100.0%**" in M.render(ROWS, unseeable, unreached={}, header="")
+    elsewhere = [*entries, entry("LayerNorm.forward", "- i | + j", "cell", file="norm.py")]
+    counted = M.render(ROWS, elsewhere, unreached={}, header="")
+    assert "= **75.0%**" in counted and "leaves out: 4 of 4 = **100.0%**" in counted
     assert "`norm.py` `LayerNorm.forward` `- i | + j` (survived): **unexplained" in text
     assert "`masks.py` `check_mask` `- e | + f` (survived): equivalent: a reason" in text
     assert "Stale" not in text

@@ -41,7 +41,7 @@ COLUMN = {
     "segfault": "other",
 }
 COLUMNS = ["killed", "survived", "timeout", "incompetent", "not run", "other"]
-KINDS = ("equivalent", "unseeable", "gap")
+KINDS = ("equivalent", "unseeable", "cell", "gap")
 
 MUTMUT_CONFIG = """\
 [tool.mutmut]
@@ -134,7 +134,9 @@ class Entry:
     file: str
     function: str
     change: str
-    kind: str  # equivalent, unseeable (no spec property can see it), gap (now killed)
+    # equivalent; unseeable (no spec property can see it); cell (a named property kills it
+    # in a cell the run leaves out, float64); gap (it survived once and is now killed)
+    kind: str
     reason: str
 
     @property
@@ -219,7 +221,8 @@ def render(
     value, competent = score(total)
     detected = total["killed"] + total["timeout"]
     unseeable = sum(column(r) == "survived" and kind(r) == "unseeable" for r in rows)
-    inside = detected / (competent - unseeable) if competent > unseeable else 1.0
+    elsewhere = sum(column(r) == "survived" and kind(r) == "cell" for r in rows)
+    inside = (detected + elsewhere) / (competent - unseeable) if competent > unseeable else 1.0
     out += [
         "",
         f"Score: {detected} of {competent} competent, non-equivalent "
@@ -229,7 +232,9 @@ def render(
         "",
         f"Leaving out also the {unseeable} survivors no property of the spec can see (input",
         "validation, error messages, arguments no target protocol passes; each has its reason",
-        f"below): {detected} of {competent - unseeable} = **{inside:.1%}**.",
+        f"below), and counting as detected the {elsewhere} that a named property kills in a cell",
+        f"the run leaves out: {detected + elsewhere} of {competent - unseeable} = "
+        f"**{inside:.1%}**.",
         "",
         "## Every survivor",
         "",
