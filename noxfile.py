@@ -115,7 +115,7 @@ def conformance(session: nox.Session) -> None:
 @nox.session(venv_backend="none", requires=["env"], default=False)
 def mutation(session: nox.Session) -> None:
     """mutmut over every file of reference/, the property suite as the test command
-    (tools/mutation_suite.py), then docs/mutation.md. About an hour on 2 cores;
+    (tools/mutation_suite.py), then docs/mutation.md (which gives the time it took);
     `nox -s mutation -- "transformer_spec.reference.masks*"` runs one file's mutants."""
     _run(session, "python", "tools/mutation_report.py", "stage")
     stage = Path("build") / "mutation"
