@@ -219,7 +219,9 @@ def render(
         never = sum(unreached.values()) if file == "all" else unreached.get(file, 0)
         cells = " | ".join(str(counts[c]) for c in names)
         name = "**all**" if file == "all" else file
-        out.append(f"| {name} | {never} | {len(mine)} | {cells} | {score(counts)[0]:.1%} |")
+        value, competent = score(counts)
+        shown = f"{value:.1%}" if competent else "-"
+        out.append(f"| {name} | {never} | {len(mine)} | {cells} | {shown} |")
         total = counts
     value, competent = score(total)
     detected = total["killed"] + total["timeout"]
