@@ -3,15 +3,20 @@ device x dtype cell; `nox -l` lists them, and one cell runs alone with
 `nox -s "properties(device='cpu', dtype='bfloat16')"`.
 
 torch is installed once per run: the `env` session builds one shared environment (the
-package with its test, hf and pictures extras, mypy, ruff; versions from constraints.txt) and every
-other session runs its commands from there (`venv_backend="none"`, `requires=["env"]`).
+package with its test, hf, pictures and mutation extras, mypy, ruff; versions from
+constraints.txt) and every other session runs its commands from there
+(`venv_backend="none"`, `requires=["env"]`).
+`nox -s mutation` (not run by default) runs mutmut over reference/ and writes docs/mutation.md.
 The package itself keeps an open torch range for users.
 
 `nox -s conformance -- MODULE:FACTORY` checks your own target in every cell this machine
 can run. A cuda cell on a machine without a GPU is skipped with the reason.
 """
 
+import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -36,8 +41,9 @@ def _run(session: nox.Session, tool: str, *args: str) -> None:
 
 @nox.session(reuse_venv=True)
 def env(session: nox.Session) -> None:
-    """The one environment: a regular (non-editable) install, as users get the package."""
-    session.install(*CONSTRAINTS, ".[test,hf,pictures]", "mypy", "ruff", "nox")
+    """The one environment: a regular (non-editable) install, as users get the package,
+    with the tools of every session (mutmut for `mutation`)."""
+    session.install(*CONSTRAINTS, ".[test,hf,pictures,mutation]", "mypy", "ruff", "nox")
 
 
 @nox.session(venv_backend="none", requires=["env"])
@@ -104,3 +110,29 @@ def conformance(session: nox.Session) -> None:
         _check(session, "cuda", DTYPES, list(session.posargs))
     else:
         session.log("no CUDA device on this machine: the cuda cells are not run")
+
+
+@nox.session(venv_backend="none", requires=["env"], default=False)
+def mutation(session: nox.Session) -> None:
+    """mutmut over every file of reference/, the property suite as the test command
+    (tools/mutation_suite.py), then docs/mutation.md (which gives the time it took);
+    `nox -s mutation -- "transformer_spec.reference.masks*"` runs one file's mutants."""
+    _run(session, "python", "tools/mutation_report.py", "stage")
+    stage = Path("build") / "mutation"
+    command = ["mutmut", "run", "--max-children", str(os.cpu_count() or 2), *session.posargs]
+    load = os.getloadavg()
+    start = time.monotonic()
+    with session.chdir(stage):
+        # One torch thread per forked worker: mutmut runs the workers in parallel.
+        mutmut = str(Path(_bin("mutmut")).resolve())
+        session.run(mutmut, *command[1:], external=True, env={"OMP_NUM_THREADS": "1"})
+    wall = time.monotonic() - start
+    run = {
+        "command": f"`nox -s mutation` (`{' '.join(command)}` in build/mutation)",
+        "wall time": f"{wall / 60:.1f} minutes ({os.cpu_count()} cores)",
+        "load average (1, 5, 15 min) before": ", ".join(f"{x:.2f}" for x in load),
+        "load average after": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+    (stage / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+    _run(session, "python", "tools/mutation_report.py", "export")
+    _run(session, "python", "tools/mutation_report.py", "report")

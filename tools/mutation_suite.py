@@ -1,0 +1,48 @@
+"""The property suite as the mutation run's test command: one pytest item per
+(cell, property), ci profile. `tools/mutation_report.py stage` copies this file into the
+staged tree as tests/test_suite.py; mutmut then runs, for each mutant, only the items whose
+run reached the mutated function, and stops at the first failure.
+
+The cells are what reaches every path of the reference: the math path in float32, the fused
+path (torch SDPA) in float32, and the math path in bfloat16 (the low-precision branches:
+float32 statistics, softmax and sampling). float64 takes no branch of its own.
+"""
+
+import functools
+
+import pytest
+import torch
+from transformer_spec.properties.loading import load_target
+from transformer_spec.properties.registry import Context, load_all
+from transformer_spec.properties.runner import default_seed, run_property
+from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.reference.config import DTYPES
+
+CELLS = [
+    ("reference-math", "float32"),
+    ("reference-fused", "float32"),
+    ("reference-math", "bfloat16"),
+]
+
+torch.set_num_threads(1)  # forked workers: one thread each, the tool runs them in parallel
+
+
+@functools.cache
+def context(target: str, dtype: str) -> Context:
+    device = torch.device("cpu")
+    return Context(
+        target=load_target(target),
+        device=device,
+        dtype=DTYPES[dtype],
+        tolerance=tolerance_for(DTYPES[dtype], device),
+    )
+
+
+@pytest.mark.parametrize("property_id", sorted(load_all()))
+@pytest.mark.parametrize("cell", CELLS, ids=[f"{t}-{d}" for t, d in CELLS])
+def test_property(cell: tuple[str, str], property_id: str) -> None:
+    result = run_property(
+        load_all()[property_id], context(*cell), profile="ci", seed=default_seed("ci")
+    )
+    if result.outcome == "fail":
+        pytest.fail(f"{property_id}: {result.message}", pytrace=False)
