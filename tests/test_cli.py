@@ -336,12 +336,18 @@ def test_a_run_that_prints_often_prints_no_heartbeat(capsys: pytest.CaptureFixtu
 
 
 def test_a_run_leaves_no_hypothesis_folder_in_the_project(tmp_path: Path) -> None:
-    """Hypothesis's cache goes to the user's cache folder, not ./.hypothesis."""
+    """Hypothesis's cache (constants of the user's own modules: here the target's) goes to
+    the user's cache folder, not ./.hypothesis."""
     env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     project = tmp_path / "project"
     project.mkdir()
-    argv = ["check", "reference-math", "--dtype", "float32", "--property", "attention.perm*"]
+    (project / "kernel.py").write_text(
+        "from transformer_spec.properties.builtin import reference_target\n\n\n"
+        "def target():\n    return reference_target('math')\n"
+    )
+    argv = ["check", "kernel:target", "--dtype", "float32", "--property", "attention.perm*"]
     run = subprocess.run(
         [sys.executable, "-m", "transformer_spec", *argv],
         cwd=project,
@@ -351,5 +357,5 @@ def test_a_run_leaves_no_hypothesis_folder_in_the_project(tmp_path: Path) -> Non
         timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert list(project.iterdir()) == []
+    assert [p.name for p in project.iterdir()] == ["kernel.py"]
     assert (tmp_path / "cache" / "transformer-spec" / "hypothesis").is_dir()
