@@ -21,8 +21,9 @@ from collections import Counter
 
 import torch
 from transformer_spec.properties import conformance as C
-from transformer_spec.properties import loading, report
-from transformer_spec.properties.runner import CellReport
+from transformer_spec.properties import loading, report, session
+from transformer_spec.properties.plan import make_plan
+from transformer_spec.properties.runner import CellReport, Result
 from transformer_spec.reference.config import DTYPES, parse_device
 from transformer_spec.spec import load_spec
 
@@ -108,24 +109,43 @@ def main(argv: list[str] | None = None) -> int:
             _family(full=args.family_full) if args.family or args.family_full else C.all_targets()
         )
         targets = {n: loading.peek(n) for n in names}
-        known = loading.load_known_failures(args.known_failures) if args.known_failures else []
+        if args.known_failures:
+            loading.load_known_failures(args.known_failures)  # a bad file: a usage error now
     except (ValueError, loading.UsageError) as err:
         parser.error(str(err))
+    labels = {n: t.name for n, t in targets.items()}
     names = [n for n in names if device.type in targets[n].conventions.devices]
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    chosen = tuple(args.property)
-    jobs = [
-        C.Job(n, str(device), d, s, properties=chosen) for s in seeds for d in dtypes for n in names
-    ]
     start = time.perf_counter()
     cells: list[CellReport] = []
-    for cell in C.iter_table(jobs, known, args.jobs, budget=args.budget):  # progress as it goes
-        cells.append(cell)
-        for r in cell.results:
-            if r.outcome == "fail":
-                print(f"FAIL {cell.target} {cell.dtype} seed {cell.seed} {r.property}", flush=True)
-        if len(cells) % (len(names) * len(dtypes)) == 0:
-            print(f"seed {cell.seed} done, {time.perf_counter() - start:.0f} s", flush=True)
+    not_run: list[str] = []
+    for seed in seeds:  # a pytest session a seed (session.run_plan), over --jobs workers
+        left = None if args.budget is None else args.budget - (time.perf_counter() - start)
+        wanted = [f"{n} {d} seed {seed}" for n in names for d in dtypes]
+        if left is not None and left <= 0:
+            not_run += wanted
+            continue
+        plan = make_plan(
+            names,
+            device=str(device),
+            dtypes=dtypes,
+            profile="ci",
+            seed=seed,
+            properties=args.property,
+            known_failures=args.known_failures,
+        )
+
+        def on_item(target: str, dtype: str, result: Result, seed: int = seed) -> None:
+            if result.outcome == "fail":
+                print(f"FAIL {target} {dtype} seed {seed} {result.property}", flush=True)
+
+        done = session.run_plan(plan, labels, jobs=args.jobs, on_item=on_item, budget=left)
+        cells += done
+        ended = {(c.target, c.dtype) for c in done}
+        not_run += [
+            f"{n} {d} seed {seed}" for n in names for d in dtypes if (labels[n], d) not in ended
+        ]
+        print(f"seed {seed} done, {time.perf_counter() - start:.0f} s", flush=True)
     wall = time.perf_counter() - start
     header = (
         f"`python -m benchmarks.false_alarms {' '.join(sys.argv[1:] if argv is None else argv)}`"
@@ -133,10 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(dtypes)} dtypes x seeds {seeds.start}..{seeds.stop - 1} on {device}; "
         f"{len(cells)} cells, {args.jobs} worker(s), {wall:.0f} s wall."
     )
-    not_run = [f"{j.target} {j.dtype} seed {j.seed}" for j in jobs[len(cells) :]]
     if not_run:
         header += f" Not run, the {args.budget:g} s budget was spent: {len(not_run)} cells."
-    text = render(cells, names, dtypes, header)
+    text = render(cells, [labels[n] for n in names], dtypes, header)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:
             f.write(text)

@@ -1,11 +1,13 @@
 """The reference as built-in targets: `reference-math` (the formula, the ground truth) and
 `reference-fused` (torch SDPA), each at attention, multi-head and whole-model level."""
 
+import functools
 import math
+import weakref
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from transformer_spec.reference.config import Positional
 
 from transformer_spec import reference as R
@@ -19,6 +21,7 @@ from .targets import (
     PositionalLayout,
     Projections,
     Target,
+    seed_torch,
 )
 
 
@@ -42,7 +45,7 @@ class ReferenceAttention:
 
 class ReferenceMHA:
     def __init__(self, spec: MHASpec, path: str) -> None:
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         self.module = R.MultiHeadAttention(spec.d_model, spec.n_heads, path=path)  # type: ignore[arg-type]
         self.module.to(device=spec.device, dtype=spec.dtype).eval()
 
@@ -71,7 +74,7 @@ class ReferenceMHA:
 
 
 class ReferenceModel:
-    def __init__(self, spec: ModelSpec, path: str) -> None:
+    def __init__(self, spec: ModelSpec, path: str, pool: "ModelPool | None" = None) -> None:
         layers = {
             "encoder_decoder": (spec.n_layers, spec.n_layers),
             "decoder_only": (0, spec.n_layers),
@@ -92,8 +95,15 @@ class ReferenceModel:
             dtype=spec.dtype,
             device=str(spec.device),
         )
-        torch.manual_seed(spec.seed)
-        self.model = R.build_model(config).eval()
+        reused = pool.take((spec, path)) if pool is not None else None
+        if reused is None:
+            seed_torch(spec.seed)
+            self.model: R.AnyModel = R.build_model(config).eval()
+        else:
+            self.model = reused[0]
+        if pool is not None:  # back to the pool when nothing holds this model any more
+            built = _copy(self.model) if reused is None else reused[1]
+            weakref.finalize(self, pool.give, (spec, path), self.model, built)
         self.pad_id = config.special.pad
         self.start_id, self.end_id = config.special.start, config.special.end
 
@@ -146,6 +156,66 @@ class ReferenceModel:
         self.model.embed.tokens.load_pretrained(matrix, freeze=freeze)
 
 
+_Key = tuple[ModelSpec, str]
+_State = dict[str, Tensor]
+
+
+class ModelPool:
+    """Reference models, kept by (spec, path) once nothing holds them, to be handed out again
+    for the same spec. A `ci` cell builds 856 models of 340 specs; a build (95 modules,
+    5 ms) costs more than putting the built weights back (1 ms). A model comes back as
+    built: every parameter and buffer as built, no gradients, requires_grad on, eval mode.
+    One whose tensors changed name, shape or dtype, or that was given hooks, is dropped."""
+
+    def __init__(self) -> None:
+        self.free: dict[_Key, list[tuple[R.AnyModel, _State]]] = {}
+
+    KEEP = 2  # free models kept per spec (a property holds at most a few at once)
+
+    def give(self, key: _Key, model: R.AnyModel, built: _State) -> None:
+        """`built`: a copy of the model's tensors as it was built (`_copy`)."""
+        free = self.free.setdefault(key, [])
+        if len(free) < self.KEEP:
+            free.append((model, built))
+
+    def take(self, key: _Key) -> tuple[R.AnyModel, _State] | None:
+        while self.free.get(key):
+            model, built = self.free[key].pop()
+            if _restore(model, built):
+                return model, built
+        return None
+
+
+def _tensors(model: nn.Module) -> _State:
+    return dict(model.named_parameters()) | dict(model.named_buffers())
+
+
+def _copy(model: nn.Module) -> _State:
+    return {k: t.detach().clone() for k, t in _tensors(model).items()}
+
+
+@torch.no_grad()
+def _restore(model: nn.Module, built: _State) -> bool:
+    """Put `model` back as built; False when it cannot be (then it is not reused)."""
+    now = _tensors(model)
+    same = now.keys() == built.keys() and all(
+        t.shape == built[k].shape and t.dtype == built[k].dtype for k, t in now.items()
+    )
+    hooked = any(
+        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._state_dict_hooks
+        for m in model.modules()
+    )
+    if not same or hooked:
+        return False
+    for k, t in now.items():
+        t.copy_(built[k])
+    for p in model.parameters():
+        p.requires_grad_(True)
+        p.grad = None
+    model.eval()
+    return True
+
+
 class ReferenceLayer:
     """One reference encoder or decoder layer (attention path `path`), in eval mode."""
 
@@ -159,7 +229,7 @@ class ReferenceLayer:
             dropout=0.1,  # inert in eval mode
             attention_path=path,  # type: ignore[arg-type]
         )
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         layer = (
             R.EncoderLayer(config)
             if spec.kind == "encoder"
@@ -252,7 +322,7 @@ class ReferenceComponents:
     built on its own (float64 tables cast once, as the model does)."""
 
     def __init__(self, spec: ComponentSpec, layout: PositionalLayout = "interleaved") -> None:
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         self.positional_layout: PositionalLayout = layout
         # The paper's embedding scale sqrt(d_model) (section 3.4), declared so it is checked.
         self.embedding_scale = math.sqrt(spec.d_model)
@@ -328,7 +398,7 @@ def reference_target(path: str) -> Target:
         conventions=conventions,
         attention=ReferenceAttention(path),
         mha=lambda spec: ReferenceMHA(spec, path),
-        model=lambda spec: ReferenceModel(spec, path),
+        model=functools.partial(ReferenceModel, path=path, pool=ModelPool()),
         model_kinds=("encoder_decoder", "decoder_only", "encoder_only"),
         components=ReferenceComponents,
         layers=lambda spec: ReferenceLayer(spec, path),

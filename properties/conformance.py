@@ -2,31 +2,22 @@
 with outcome pass / FAIL / n/a / conv (a pass in the target's declared convention, which
 differs from the reference's) / known (a failure with a written reason).
 
-Cells run in spawned worker processes (torch and fork mix badly); each loads its target by
-name, so a worker needs nothing pickled but names.
+The cells run as items of one pytest session (session.run_plan, `transformer-spec table`);
+this module renders and merges their reports.
 """
 
 import json
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
-from . import report
 from .adapters import THIRD_PARTY
 from .builtin import BUILTIN_TARGETS
-from .guard import DEFAULT_CALL_TIMEOUT
-from .loading import KnownFailure, apply_known, opened
-from .progress import Progress, in_order, map_jobs
-from .registry import load_all, select
-from .runner import PROFILES, CellReport, Result, run_cell
-from .tolerance import DTYPE_NAMES
+from .runner import PROFILES, CellReport, Result
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    pass
 
 SYMBOL = {
     "pass": "pass",
@@ -47,89 +38,6 @@ def transformers_version() -> str:
 
 def all_targets() -> list[str]:
     return [*BUILTIN_TARGETS, *THIRD_PARTY]
-
-
-@dataclass(frozen=True)
-class Job:
-    target: str
-    device: str
-    dtype: str
-    seed: int
-    call_timeout: float = DEFAULT_CALL_TIMEOUT
-    properties: tuple[str, ...] = ()  # ids or globs; () for every property
-    profile: str = "ci"
-
-    @classmethod
-    def of(cls, plan: "Plan", target: str, dtype: str) -> "Job":
-        """One cell of a plan (the plan's known failures travel beside the jobs)."""
-        return cls(
-            target,
-            str(plan.device),
-            dtype,
-            plan.seed,
-            plan.call_timeout,
-            plan.properties,
-            plan.profile,
-        )
-
-
-def run_job(job: Job, known: Sequence[KnownFailure] = (), index: int = 0) -> CellReport:
-    """One cell; what it runs is noted for the heartbeat as job `index`."""
-    dtype = {name: d for d, name in DTYPE_NAMES.items()}[job.dtype]
-    props = select(list(job.properties)) if job.properties else list(load_all().values())
-    with opened(job.target) as target:  # a worker runs many cells: a mutant ends with its own
-        cell = run_cell(
-            target,
-            props,
-            device=torch.device(job.device),
-            dtype=dtype,
-            profile=job.profile,
-            seed=job.seed,
-            call_timeout=job.call_timeout,
-            job=index,
-        )
-    apply_known(cell, known)
-    return cell
-
-
-def _work(index: int, args: tuple[Job, Sequence[KnownFailure]]) -> CellReport:
-    return run_job(*args, index=index)
-
-
-def run_table(jobs: list[Job], known: Sequence[KnownFailure], workers: int) -> list[CellReport]:
-    """Cells in the order of `jobs`."""
-    return list(iter_table(jobs, known, workers))
-
-
-def iter_table(
-    jobs: list[Job],
-    known: Sequence[KnownFailure],
-    workers: int,
-    *,
-    progress: Progress | None = None,
-    budget: float | None = None,
-) -> Iterator[CellReport]:
-    """Cells in the order of `jobs`, each as soon as it and those before it are done; with
-    `progress`, a line on stderr as each cell is done, in whatever order they finish. With a
-    `budget` (seconds), no cell is started once it is spent and the cells not yet done are
-    dropped: the caller sees fewer cells than jobs (jobs[len(cells):] did not run)."""
-    pairs = map_jobs(_work, [(job, known) for job in jobs], workers, progress, budget)
-    yield from in_order(pairs if progress is None else _announce(pairs, progress))
-
-
-def _announce(
-    pairs: Iterator[tuple[int, CellReport]], progress: Progress
-) -> Iterator[tuple[int, CellReport]]:
-    for i, cell in pairs:
-        seconds = sum(r.seconds for r in cell.results)
-        na = f", {cell.count('not_applicable')} do not apply"
-        progress.line(
-            f"[{progress.done}/{progress.total}] {report.cell_name(cell)}: "
-            f"{report.counts_text(cell)}{na if cell.count('not_applicable') else ''} "
-            f"({seconds:.0f} s)",
-            sys.stderr,
-        )
-        yield i, cell
 
 
 def _first_line(text: str) -> str:

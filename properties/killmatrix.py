@@ -3,7 +3,8 @@
 Per mutant, in float32: every property, under the `ci` profile, without shrinking (a kill is
 what counts here), with the number of examples Hypothesis ran up to the kill. In bfloat16:
 the float32 killers again, in order, until one kills (the question there is only whether the
-bug is still visible). Mutants run in worker processes, one reference copy at a time.
+bug is still visible). Each mutant is one item of a pytest session (`run_all`), spread over
+pytest-xdist workers; a worker applies one mutant at a time.
 """
 
 import time
@@ -108,10 +109,6 @@ def run_mutant(mutant: Mutant, properties: list[str], seed: int = 0, job: int = 
     return row
 
 
-def _work(index: int, args: tuple[Mutant, list[str], int]) -> Row:
-    return run_mutant(*args, job=index)
-
-
 def run_all(
     mutants: list[Mutant],
     properties: list[str],
@@ -119,14 +116,23 @@ def run_all(
     seed: int = 0,
     progress: P.Progress | None = None,
 ) -> list[Row]:
-    """Rows in catalogue order; `jobs` worker processes (spawned: torch and fork mix badly).
-    With `progress`, each row is printed as soon as it is done."""
-    rows: dict[int, Row] = {}
-    for i, row in P.map_jobs(_work, [(m, properties, seed) for m in mutants], jobs, progress):
-        rows[i] = row
+    """Rows in catalogue order, as one pytest session (an item per mutant) over `jobs`
+    pytest-xdist workers. With `progress`, each row is printed as soon as it is done."""
+    from .session import run_mutants
+
+    index = {m.name: i for i, m in enumerate(mutants)}
+
+    def on_start(name: str) -> None:
         if progress is not None:
+            progress.note(index[name], f"{name} (every property in float32)")
+
+    def on_row(row: Row) -> None:
+        if progress is not None:
+            progress.finished(index[row.mutant])
             progress.line("\n".join(row_lines(row)))
-    return [rows[i] for i in range(len(mutants))]
+
+    names = list(index)
+    return run_mutants(names, properties, jobs=jobs, seed=seed, on_row=on_row, on_start=on_start)
 
 
 def uncaught_properties(rows: list[Row], properties: list[str]) -> list[str]:

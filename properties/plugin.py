@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 RESULT = "transformer_spec.result"  # user_properties key: the Result as JSON
+ROW = "transformer_spec.kill_row"  # user_properties key: a mutant's killmatrix.Row as JSON
 # The run the options describe (a Plan), or a reason to skip every item (CUDA without CUDA).
 PLAN = pytest.StashKey[Any]()
 # The target the items now run on: (name, what loading it installed, Target). A worker runs
@@ -58,6 +59,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="only these cells of the targets and dtypes given, in this order (repeatable)",
     )
     group.addoption(
+        "--ts-mutant",
+        action="append",
+        metavar="NAME",
+        help="run the kill matrix of these catalogue mutants instead (exact names, "
+        "repeatable): one item per mutant, every property in float32, the killers in bfloat16",
+    )
+    group.addoption(
         "--ts-deadline",
         default=None,
         type=float,
@@ -86,6 +94,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One item per (target, dtype, property) of the plan, target-major (a worker opens a
     target once for a run of its items)."""
+    if "ts_mutant" in metafunc.fixturenames:
+        names = metafunc.config.option.ts_mutant or []
+        metafunc.parametrize("ts_mutant", names, ids=names)
+        return
     if "ts_item" not in metafunc.fixturenames:
         return
     plan = _plan(metafunc.config)
@@ -109,10 +121,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A bad --ts-* option stops the session with one line (pytest's usage error, exit 4),
     not an error per test."""
-    if any(item.get_closest_marker("transformer_spec") for item in items):
+    ours = [item for item in items if item.get_closest_marker("transformer_spec")]
+    if not ours:
+        return
+    mutants = config.option.ts_mutant
+    if mutants:
+        _check_mutants(mutants)
+    else:
         plan = _plan(config)
         if isinstance(plan, Exception):
             raise pytest.UsageError(str(plan))
+    # One kind of item a run: the kill matrix (--ts-mutant) or the properties.
+    other = "test_property" if mutants else "test_mutant"
+    dropped = [item for item in ours if getattr(item, "originalname", "") == other]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
+def _check_mutants(names: list[str]) -> None:
+    from .mutants import CATALOGUE
+
+    known = {m.name for m in CATALOGUE}
+    wrong = [n for n in names if n not in known]
+    if wrong:
+        raise pytest.UsageError(
+            f"--ts-mutant {wrong[0]!r}: not a mutant of the catalogue; see "
+            "`transformer-spec mutants --list`"
+        )
 
 
 def cells_of(plan: Any, config: pytest.Config) -> list[tuple[str, str]]:

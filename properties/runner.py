@@ -40,7 +40,7 @@ from .profiles import PROFILES as PROFILES
 from .profiles import default_profile as default_profile
 from .profiles import default_seed as default_seed
 from .registry import Check, Context, NotApplicable, Property, convention_difference, missing_need
-from .targets import Target, Unsupported
+from .targets import Target, Unsupported, seed_torch
 from .tolerance import DTYPE_NAMES, tolerance_for
 
 _EXAMPLE_LINES = ("Trying example", "Test case")
@@ -259,7 +259,7 @@ def _run_once(
         torch.random.fork_rng(devices=[]),
         _captured(result),
     ):
-        torch.manual_seed(seed)
+        seed_torch(seed)
         try:
             configured()
         except Unsatisfiable:  # every example was refused: the library cannot take them

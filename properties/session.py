@@ -12,15 +12,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .loading import known_reason
 from .plan import Plan
-from .plugin import RESULT
+from .plugin import RESULT, ROW
 from .runner import CellReport, Result
 from .tolerance import tolerance_for
+
+if TYPE_CHECKING:
+    from .killmatrix import Row
 
 OnItem = Callable[[str, str, Result], None]  # (target, dtype, result)
 
@@ -55,6 +58,66 @@ class _Collector:
         self.errors.append(str(excrepr)[-2000:])
 
 
+class _Rows:
+    """Receives each mutant item's kill-matrix row on the controller."""
+
+    def __init__(self, on_row: Callable[["Row"], None], on_start: Callable[[str], None]) -> None:
+        self.on_row, self.on_start = on_row, on_start
+        self.rows: dict[str, Row] = {}
+        self.errors: list[str] = []
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:  # a worker started an item
+        self.on_start(nodeid.rsplit("[", 1)[1][:-1])
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from .killmatrix import Row
+
+        for key, value in report.user_properties:
+            if key == ROW and report.when == "call":
+                row = Row(**json.loads(str(value)))
+                self.rows[row.mutant] = row
+                self.on_row(row)
+        if report.failed:
+            self.errors.append(f"{report.nodeid} ({report.when}): {report.longreprtext[-2000:]}")
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        self.errors.append(str(excrepr)[-2000:])
+
+
+def _base_words(jobs: int) -> list[str]:
+    """pytest's options for a session of the plugin's items, over `jobs` workers."""
+    # --assert=plain: the items fail with their own messages, and pytest would otherwise
+    # rewrite every module of each pytest-plugin distribution (ours, Hypothesis) in every
+    # worker, about 1 s of each process's start.
+    words = ["--pyargs", "transformer_spec.properties", "-p", "no:cacheprovider", "--noconftest"]
+    words += ["--assert=plain", "-c", os.devnull, "--rootdir", str(Path.cwd())]
+    return [*words, "-n", str(jobs if jobs > 1 else 0)]
+
+
+def run_mutants(
+    names: Sequence[str],
+    properties: Sequence[str],
+    *,
+    jobs: int,
+    seed: int,
+    on_row: Callable[["Row"], None],
+    on_start: Callable[[str], None] = lambda name: None,
+) -> list["Row"]:
+    """The kill matrix of the catalogue mutants `names` (an item each, see
+    test_properties.test_mutant) as one pytest session over `jobs` workers; rows in the order
+    of `names`, each handed to `on_row` as it arrives. RuntimeError when the session broke."""
+    collector = _Rows(on_row, on_start)
+    words = [*_base_words(jobs), "--ts-seed", str(seed)]
+    words += [w for name in names for w in ("--ts-mutant", name)]
+    words += [w for pid in properties for w in ("--ts-property", pid)]
+    code = pytest.main(["-p", "no:terminal", *words], [collector])
+    missing = [n for n in names if n not in collector.rows]
+    if code != pytest.ExitCode.OK or missing:
+        why = "; ".join(collector.errors) or f"pytest exit code {int(code)}"
+        raise RuntimeError(f"the pytest session broke ({len(missing)} rows missing): {why}")
+    return [collector.rows[n] for n in names]
+
+
 def pytest_arguments(
     plan: Plan,
     jobs: int,
@@ -63,8 +126,7 @@ def pytest_arguments(
     deadline: float | None = None,
 ) -> list[str]:
     """The pytest command line of a plan (also what a user runs to spread it by hand)."""
-    words = ["--pyargs", "transformer_spec.properties", "-p", "no:cacheprovider", "--noconftest"]
-    words += ["-c", os.devnull, "--rootdir", str(Path.cwd()), "-n", str(jobs if jobs > 1 else 0)]
+    words = _base_words(jobs)
     for target, dtype in cells or ():
         words += ["--ts-cell", f"{target}|{dtype}"]
     if deadline is not None:

@@ -48,3 +48,18 @@ def test_property(ts_item: tuple[str, str, str], request: pytest.FixtureRequest)
             f"{result.counterexample}\nseed {plan.seed}, profile {plan.profile}",
             pytrace=False,
         )
+
+
+@pytest.mark.transformer_spec
+def test_mutant(ts_mutant: str, request: pytest.FixtureRequest) -> None:
+    """One row of the kill matrix (killmatrix.run_mutant): the properties --ts-property
+    names (every one by default), seed --ts-seed."""
+    from transformer_spec.properties import killmatrix, mutants
+    from transformer_spec.properties.registry import select
+
+    opt = request.config.option
+    (mutant,) = [m for m in mutants.CATALOGUE if m.name == ts_mutant]
+    properties = sorted(p.id for p in select(opt.ts_property))
+    job = opt.ts_mutant.index(ts_mutant)  # the heartbeat's job number, in one process
+    row = killmatrix.run_mutant(mutant, properties, seed=opt.ts_seed, job=job)
+    request.node.user_properties.append((plugin.ROW, json.dumps(asdict(row))))

@@ -17,7 +17,6 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
-from transformer_spec.properties import conformance as C
 from transformer_spec.properties.checks.model import _must_differ
 from transformer_spec.properties.loading import KnownFailure, known_reason, load_target
 from transformer_spec.properties.registry import Context, load_all
@@ -278,11 +277,15 @@ def test_table_at_its_budget_names_the_cells_not_run(
 
 
 def test_cells_in_workers_stop_at_the_budget() -> None:
-    jobs = [C.Job("torch-sdpa-math", "cpu", "float32", seed) for seed in range(4)]
+    from transformer_spec.properties import session
+    from transformer_spec.properties.plan import make_plan
+
+    plan = make_plan(["torch-sdpa-math"], dtypes=["float32", "bfloat16"], profile="ci", seed=0)
+    names = {"torch-sdpa-math": "torch-sdpa-math"}
     start = time.monotonic()
-    cells = list(C.iter_table(jobs, [], workers=2, budget=0.5))
-    # The workers take longer than that to start: nothing is waited for, and they are ended.
-    assert len(cells) < len(jobs) and time.monotonic() - start < 30
+    cells = session.run_plan(plan, names, jobs=2, on_item=lambda *a: None, budget=0.5)
+    # The workers take longer than that to start: no item starts, and nothing is waited for.
+    assert cells == [] and time.monotonic() - start < 30
 
 
 def test_table_json_and_property_options(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ..targets import Conventions, ModelKind, ModelSpec, Target, Unsupported
+from ..targets import Conventions, ModelKind, ModelSpec, Target, Unsupported, seed_torch
 
 PAD, START, END = 0, 1, 2
 EXTRA_HINT = "pip install 'transformer-spec[hf]' (or: pip install transformers)"
@@ -385,7 +385,7 @@ def build(
 
 
 def _net(cls: Any, config: Any, attn: AttnImplementation, seed: int) -> Any:
-    torch.manual_seed(seed)
+    seed_torch(seed)
     if attn is None:
         return cls._from_config(config)
     return cls._from_config(config, attn_implementation=attn)

@@ -57,6 +57,7 @@ from ..targets import (
     ModelSpec,
     Target,
     Unsupported,
+    seed_torch,
 )
 
 Build = Callable[[ModelSpec], nn.Module]
@@ -264,7 +265,7 @@ class LanguageModel:
                 seed = 0
                 if generator is not None:
                     seed = int(torch.randint(2**62, (1,), generator=generator, device=device))
-                torch.manual_seed(seed)
+                seed_torch(seed)
                 out = hook(module, prompt, src, max_new_tokens, sample=sample, generator=generator)
         if module.training:
             raise ValueError(
@@ -448,7 +449,7 @@ def lm_target(
         raise ValueError(f"lm_target {name!r}: loss= given with train=False")
 
     def make(spec: ModelSpec) -> LanguageModel:
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         module = build(spec)
         if not isinstance(module, nn.Module):
             raise ValueError(

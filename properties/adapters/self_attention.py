@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..targets import MHA, Conventions, MHASpec, Projections, Target, WeightsKind
+from ..targets import MHA, Conventions, MHASpec, Projections, Target, WeightsKind, seed_torch
 
 ModuleFactory = Callable[[int, int], nn.Module]  # (d_model, n_heads) -> module
 _NO_WEIGHTS = "forward(x) returns the output alone, no attention weights"
@@ -73,7 +73,7 @@ class SelfAttentionMHA:
         padding: str | None,
         weights: WeightsKind,
     ) -> None:
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         self.module = factory(spec.d_model, spec.n_heads)
         self.module.to(device=spec.device, dtype=spec.dtype).eval()
         self.d_model = spec.d_model

@@ -32,6 +32,7 @@ from ..targets import (
     Projections,
     Target,
     WeightsKind,
+    seed_torch,
 )
 
 _NN_POLARITY = "padding and masks use nn's polarity: True = must not attend"
@@ -156,7 +157,7 @@ class TorchMHA(ModuleMHA):
     def __init__(
         self, spec: MHASpec, *, batch_first: bool, average: bool, float_masks: bool, fast: bool
     ) -> None:
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         module = nn.MultiheadAttention(
             spec.d_model,
             spec.n_heads,
@@ -251,7 +252,7 @@ def mha_module_target(
         )
 
     def mha(spec: MHASpec) -> ModuleMHA:
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         module = build(spec.d_model, spec.n_heads).to(device=spec.device, dtype=spec.dtype)
         return ModuleMHA(
             module.eval(),
@@ -279,7 +280,7 @@ class TorchLayer:
     "decoder_only": nn.TransformerEncoderLayer with a causal src_mask (GPT-style)."""
 
     def __init__(self, spec: LayerSpec, path: str) -> None:
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         cls = nn.TransformerDecoderLayer if spec.kind == "decoder" else nn.TransformerEncoderLayer
         self.layer = cls(
             spec.d_model,
@@ -361,7 +362,7 @@ class TorchTransformerModel(nn.Module):
 
     def __init__(self, spec: ModelSpec, path: str) -> None:
         super().__init__()
-        torch.manual_seed(spec.seed)
+        seed_torch(spec.seed)
         d, kind = spec.d_model, spec.kind
         self.kind, self.path = kind, path
         self.embed = nn.Embedding(spec.vocab_size, d)
