@@ -20,10 +20,12 @@ import time
 from collections import Counter
 
 import torch
-from transformer_spec.properties import conformance as C
-from transformer_spec.properties import loading, report, session
-from transformer_spec.properties.plan import make_plan
-from transformer_spec.properties.runner import CellReport, Result
+from transformer_spec.properties.harness import session
+from transformer_spec.properties.harness.plan import make_plan
+from transformer_spec.properties.harness.runner import CellReport, Result
+from transformer_spec.properties.reports import report
+from transformer_spec.properties.reports import table as C
+from transformer_spec.properties.targets import loading
 from transformer_spec.reference.config import DTYPES, parse_device
 from transformer_spec.spec import load_spec
 

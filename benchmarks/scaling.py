@@ -18,10 +18,14 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from transformer_spec.properties.builtin import ReferenceAttention, ReferenceModel, reference_target
-from transformer_spec.properties.registry import select
-from transformer_spec.properties.runner import run_cell
-from transformer_spec.properties.targets import ModelSpec, Target
+from transformer_spec.properties.harness.registry import select
+from transformer_spec.properties.harness.runner import run_cell
+from transformer_spec.properties.targets.builtin import (
+    ReferenceAttention,
+    ReferenceModel,
+    reference_target,
+)
+from transformer_spec.properties.targets.protocols import ModelSpec, Target
 
 CPU = torch.device("cpu")
 

@@ -14,9 +14,9 @@ import time
 from collections import defaultdict
 
 import torch
-from transformer_spec.properties.builtin import reference_target
-from transformer_spec.properties.registry import load_all
-from transformer_spec.properties.runner import run_cell
+from transformer_spec.properties.harness.registry import load_all
+from transformer_spec.properties.harness.runner import run_cell
+from transformer_spec.properties.targets.builtin import reference_target
 from transformer_spec.reference.config import DTYPES, parse_device
 
 TARGETS = ("math", "fused")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 RESULT = "transformer_spec.result"  # user_properties key: the Result as JSON
-ROW = "transformer_spec.kill_row"  # user_properties key: a mutant's killmatrix.Row as JSON
+ROW = "transformer_spec.kill_row"  # user_properties key: a mutant's kill_matrix.Row as JSON
 # The run the options describe (a Plan), or a reason to skip every item (CUDA without CUDA).
 PLAN = pytest.StashKey[Any]()
 # The target the items now run on: (name, what loading it installed, Target). A worker runs
@@ -80,7 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # One seed for the whole run: xdist hands the controller's options to its workers, so a
     # random default must be drawn here, once, not by each worker.
     if config.option.ts_seed is None and not hasattr(config, "workerinput"):
-        from .profiles import default_profile, default_seed
+        from transformer_spec.properties.harness.profiles import default_profile, default_seed
 
         config.option.ts_seed = default_seed(config.option.ts_profile or default_profile())
 
@@ -105,7 +105,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("ts_item", [("", "", "")], ids=["transformer-spec"])
         return
     if isinstance(plan, str):  # every item is there, and skips saying why
-        from .registry import select
+        from transformer_spec.properties.harness.registry import select
 
         opt = metafunc.config.option
         cells = [
@@ -140,7 +140,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _check_mutants(names: list[str]) -> None:
-    from .mutants import CATALOGUE
+    from transformer_spec.properties.targets.mutants import CATALOGUE
 
     known = {m.name for m in CATALOGUE}
     wrong = [n for n in names if n not in known]
@@ -166,9 +166,8 @@ def _plan(config: pytest.Config) -> Any:
 
 def _make_plan(config: pytest.Config) -> Any:
     import torch
-
-    from .loading import UsageError, peek
-    from .plan import make_plan
+    from transformer_spec.properties.harness.plan import make_plan
+    from transformer_spec.properties.targets.loading import UsageError, peek
 
     opt = config.option
     if str(opt.ts_device).startswith("cuda") and not torch.cuda.is_available():
@@ -196,7 +195,7 @@ def _make_plan(config: pytest.Config) -> Any:
 
 def open_target(config: pytest.Config, name: str) -> Any:
     """The target `name`, opened once for a run of items; the one before is closed."""
-    from .loading import load_target
+    from transformer_spec.properties.targets.loading import load_target
 
     current = config.stash.get(OPEN, None)
     if current is not None and current[0] == name:
@@ -215,6 +214,6 @@ def picture_drawer(config: pytest.Config) -> Any:
         return None
     from pathlib import Path
 
-    from .pictures import drawer
+    from transformer_spec.properties.reports.pictures import drawer
 
     return drawer(Path(config.option.ts_pictures), [])

@@ -9,9 +9,9 @@ from dataclasses import asdict
 
 import pytest
 from transformer_spec.properties import plugin
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import run_property
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
 
 
 @pytest.mark.transformer_spec
@@ -52,14 +52,15 @@ def test_property(ts_item: tuple[str, str, str], request: pytest.FixtureRequest)
 
 @pytest.mark.transformer_spec
 def test_mutant(ts_mutant: str, request: pytest.FixtureRequest) -> None:
-    """One row of the kill matrix (killmatrix.run_mutant): the properties --ts-property
+    """One row of the kill matrix (kill_matrix.run_mutant): the properties --ts-property
     names (every one by default), seed --ts-seed."""
-    from transformer_spec.properties import killmatrix, mutants
-    from transformer_spec.properties.registry import select
+    from transformer_spec.properties.harness.registry import select
+    from transformer_spec.properties.reports import kill_matrix
+    from transformer_spec.properties.targets import mutants
 
     opt = request.config.option
     (mutant,) = [m for m in mutants.CATALOGUE if m.name == ts_mutant]
     properties = sorted(p.id for p in select(opt.ts_property))
     job = opt.ts_mutant.index(ts_mutant)  # the heartbeat's job number, in one process
-    row = killmatrix.run_mutant(mutant, properties, seed=opt.ts_seed, job=job)
+    row = kill_matrix.run_mutant(mutant, properties, seed=opt.ts_seed, job=job)
     request.node.user_properties.append((plugin.ROW, json.dumps(asdict(row))))

@@ -8,8 +8,12 @@ import math
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
-from transformer_spec.properties.builtin import ReferenceComponents
-from transformer_spec.properties.targets import Components, ComponentSpec, PositionalLayout
+from transformer_spec.properties.targets.builtin import ReferenceComponents
+from transformer_spec.properties.targets.protocols import (
+    Components,
+    ComponentSpec,
+    PositionalLayout,
+)
 
 from transformer_spec import reference as R
 

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from transformer_spec.properties import Target
-from transformer_spec.properties.adapters.self_attention import self_attention_target
-from transformer_spec.properties.builtin import ReferenceMHA
-from transformer_spec.properties.targets import MHASpec
+from transformer_spec.properties.targets.adapters.self_attention import self_attention_target
+from transformer_spec.properties.targets.builtin import ReferenceMHA
+from transformer_spec.properties.targets.protocols import MHASpec
 
 from transformer_spec import reference as R
 

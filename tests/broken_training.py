@@ -9,8 +9,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
-from transformer_spec.properties.builtin import ReferenceModel
-from transformer_spec.properties.targets import Model, ModelKind, ModelSpec
+from transformer_spec.properties.targets.builtin import ReferenceModel
+from transformer_spec.properties.targets.protocols import Model, ModelKind, ModelSpec
 
 from transformer_spec import reference as R
 

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import torch
 from torch import Tensor
-from transformer_spec.properties.targets import (
+from transformer_spec.properties.targets.protocols import (
     ComponentSpec,
     Conventions,
     MHASpec,

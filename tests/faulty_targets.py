@@ -9,7 +9,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 from transformer_spec.properties import Conventions, Target
-from transformer_spec.properties.builtin import reference_target
+from transformer_spec.properties.targets.builtin import reference_target
 
 from .broken_targets import _reference
 

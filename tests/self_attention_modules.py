@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformer_spec.properties import Conventions, Target
-from transformer_spec.properties.adapters.self_attention import self_attention_target
+from transformer_spec.properties.targets.adapters.self_attention import self_attention_target
 
 
 class CausalSelfAttention(nn.Module):

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformer_spec.properties import Target
-from transformer_spec.properties.builtin import ReferenceModel
-from transformer_spec.properties.targets import Model, ModelKind, ModelSpec
+from transformer_spec.properties.targets.builtin import ReferenceModel
+from transformer_spec.properties.targets.protocols import Model, ModelKind, ModelSpec
 
 from transformer_spec import reference as R
 

@@ -18,11 +18,11 @@ import torch
 from torch import Tensor
 from transformer_spec.properties import Target
 from transformer_spec.properties.checks.model import _must_differ
-from transformer_spec.properties.loading import KnownFailure, known_reason, load_target
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import Result, run_property
-from transformer_spec.properties.targets import Conventions, Unsupported
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.targets.loading import KnownFailure, known_reason, load_target
+from transformer_spec.properties.targets.protocols import Conventions, Unsupported
 
 from transformer_spec.cli import main
 
@@ -277,8 +277,8 @@ def test_table_at_its_budget_names_the_cells_not_run(
 
 
 def test_cells_in_workers_stop_at_the_budget() -> None:
-    from transformer_spec.properties import session
-    from transformer_spec.properties.plan import make_plan
+    from transformer_spec.properties.harness import session
+    from transformer_spec.properties.harness.plan import make_plan
 
     plan = make_plan(["torch-sdpa-math"], dtypes=["float32", "bfloat16"], profile="ci", seed=0)
     names = {"torch-sdpa-math": "torch-sdpa-math"}

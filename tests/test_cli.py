@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from transformer_spec.properties.adapters import THIRD_PARTY
-from transformer_spec.properties.builtin import BUILTIN_TARGETS
-from transformer_spec.properties.progress import Progress
-from transformer_spec.properties.registry import load_all
+from transformer_spec.properties.harness.progress import Progress
+from transformer_spec.properties.harness.registry import load_all
+from transformer_spec.properties.targets.adapters import THIRD_PARTY
+from transformer_spec.properties.targets.builtin import BUILTIN_TARGETS
 from transformer_spec.reference.config import DTYPES
 from transformer_spec.spec import load_spec
 from transformer_spec.spec._cited import INDEX, cited_by_tests, render, scan
@@ -344,7 +344,7 @@ def test_a_run_leaves_no_hypothesis_folder_in_the_project(tmp_path: Path) -> Non
     project = tmp_path / "project"
     project.mkdir()
     (project / "kernel.py").write_text(
-        "from transformer_spec.properties.builtin import reference_target\n\n\n"
+        "from transformer_spec.properties.targets.builtin import reference_target\n\n\n"
         "def target():\n    return reference_target('math')\n"
     )
     argv = ["check", "kernel:target", "--dtype", "float32", "--property", "attention.perm*"]

@@ -14,12 +14,12 @@ import torch
 import transformer_spec.properties as P
 from torch import Tensor, nn
 from torch.nn.functional import scaled_dot_product_attention
-from transformer_spec.properties.adapters import hf
-from transformer_spec.properties.loading import UsageError, load_target
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import Result, run_property
-from transformer_spec.properties.targets import ModelSpec, Target, Unsupported
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.targets.adapters import hf
+from transformer_spec.properties.targets.loading import UsageError, load_target
+from transformer_spec.properties.targets.protocols import ModelSpec, Target, Unsupported
 
 from transformer_spec.cli import main
 
@@ -238,7 +238,7 @@ def test_readme_self_attention_example_passes() -> None:
 
 
 def test_the_constructors_are_public() -> None:
-    from transformer_spec.properties.adapters.self_attention import self_attention_target
+    from transformer_spec.properties.targets.adapters.self_attention import self_attention_target
 
     assert P.self_attention_target is self_attention_target
     assert {"attention_function_target", "mha_module_target", "hf_target"} <= set(dir(P))

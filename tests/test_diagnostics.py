@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import Result, run_property
-from transformer_spec.properties.targets import Target
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.targets.protocols import Target
 
 from transformer_spec.cli import main
 

@@ -6,8 +6,8 @@ family over many seeds, and `--family-full` every combination."""
 
 import pytest
 import torch
-from transformer_spec.properties.registry import load_all
-from transformer_spec.properties.runner import run_cell
+from transformer_spec.properties.harness.registry import load_all
+from transformer_spec.properties.harness.runner import run_cell
 
 from tests import family
 

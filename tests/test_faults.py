@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformer_spec.properties import guard
+from transformer_spec.properties.harness import guard
 
 from transformer_spec.cli import DEFAULT_CALL_TIMEOUT, main
 
@@ -106,7 +106,7 @@ def test_a_module_that_changes_global_state_when_imported(
 ) -> None:
     (tmp_path / "sets_dtype_on_import.py").write_text(
         "import torch\n"
-        "from transformer_spec.properties.builtin import reference_target\n"
+        "from transformer_spec.properties.targets.builtin import reference_target\n"
         "torch.set_default_dtype(torch.float64)\n"
         "def target():\n"
         "    return reference_target('math')\n"
@@ -128,8 +128,8 @@ def test_running_out_of_gpu_memory_releases_it(tmp_path: Path) -> None:
         return torch.empty(2**50, device="cuda")  # about a petabyte: always too much
 
     target = _faulty("exhausts-gpu", exhaust)
-    from transformer_spec.properties.registry import load_all
-    from transformer_spec.properties.runner import run_cell
+    from transformer_spec.properties.harness.registry import load_all
+    from transformer_spec.properties.harness.runner import run_cell
 
     props = [load_all()[CAUSAL], load_all()[PLAIN]]
     before = torch.cuda.memory_allocated()
@@ -147,7 +147,7 @@ def test_the_cli_default_call_timeout_is_the_guards() -> None:
 def test_every_protocol_method_has_a_contract() -> None:
     """The guard checks each call against targets.CONTRACTS: a method added to a Protocol
     without a row would go unchecked, and a row without a method would be stale."""
-    from transformer_spec.properties.targets import CONTRACTS, PROTOCOL_LEVELS
+    from transformer_spec.properties.targets.protocols import CONTRACTS, PROTOCOL_LEVELS
 
     def methods(protocol: type) -> set[str]:
         names = {n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")}

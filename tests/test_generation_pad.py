@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import run_property
-from transformer_spec.properties.targets import ModelSpec
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.targets.protocols import ModelSpec
 
 CPU = torch.device("cpu")
 PAD, START, END, OTHER = 0, 1, 2, 3

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from transformer_spec.properties import killmatrix as K
-from transformer_spec.properties import mutants as M
+from transformer_spec.properties.reports import kill_matrix as K
+from transformer_spec.properties.targets import mutants as M
 
 from transformer_spec.cli import main
 

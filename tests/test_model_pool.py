@@ -4,8 +4,8 @@
 import gc
 
 import torch
-from transformer_spec.properties.builtin import ModelPool, ReferenceModel
-from transformer_spec.properties.targets import ModelSpec
+from transformer_spec.properties.targets.builtin import ModelPool, ReferenceModel
+from transformer_spec.properties.targets.protocols import ModelSpec
 
 SPEC = ModelSpec(
     kind="decoder_only",

@@ -21,12 +21,12 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Conventions, Target
-from transformer_spec.properties.adapters.self_attention import self_attention_target
-from transformer_spec.properties.loading import load_target
-from transformer_spec.properties.registry import Context, select
-from transformer_spec.properties.runner import Result, run_property
-from transformer_spec.properties.targets import MHASpec, Unsupported
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, select
+from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.targets.adapters.self_attention import self_attention_target
+from transformer_spec.properties.targets.loading import load_target
+from transformer_spec.properties.targets.protocols import MHASpec, Unsupported
 
 from transformer_spec import reference as R
 

@@ -6,9 +6,9 @@ from types import ModuleType
 
 import pytest
 import torch
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import run_property
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
 
 from . import (
     broken_components,

@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 from transformer_spec.properties import Target
 from transformer_spec.properties.checks.training import _derivative_agrees
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import Result, run_property
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
 
 from . import broken_training, sound_training
 

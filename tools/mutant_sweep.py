@@ -9,9 +9,9 @@ Prints every pair that survives some seed in float32 or bfloat16; exits 1 if any
 import sys
 
 import torch
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import run_property
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
 
 from tests.test_mutants import MODULES
 

@@ -12,10 +12,10 @@ import functools
 
 import pytest
 import torch
-from transformer_spec.properties.loading import load_target
-from transformer_spec.properties.registry import Context, load_all
-from transformer_spec.properties.runner import default_seed, run_property
-from transformer_spec.properties.tolerance import tolerance_for
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import default_seed, run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.targets.loading import load_target
 from transformer_spec.reference.config import DTYPES
 
 CELLS = [

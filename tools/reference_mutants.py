@@ -3,7 +3,7 @@
 Usage (from the repository root, in a venv with the project installed editable):
     python tools/reference_mutants.py [NAME-FILTER ...]
 Prints KILLED or SURVIVED per mutant with the first failing test, and exits 1 if any
-survives. The mutants are the harness's catalogue (transformer_spec.properties.mutants),
+survives. The mutants are the harness's catalogue (transformer_spec.properties.targets.mutants),
 written into the file under reference/ one at a time and restored afterwards, even on
 interrupt. `transformer-spec mutants` checks the same catalogue against the properties,
 without touching files; this tool asks whether the reference's own unit tests notice.
@@ -13,7 +13,7 @@ import pathlib
 import subprocess
 import sys
 
-from transformer_spec.properties.mutants import CATALOGUE
+from transformer_spec.properties.targets.mutants import CATALOGUE
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MUTANTS = [(m.name, f"reference/{m.module}.py", m.old, m.new) for m in CATALOGUE]

@@ -1,9 +1,8 @@
 """Calling a target's attention function the same way from every property."""
 
 from torch import Tensor
-
-from ..registry import Context
-from ..targets import to_polarity
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.targets.protocols import to_polarity
 
 
 def attend(

@@ -2,12 +2,16 @@
 
 import torch
 from hypothesis import given
-
-from ..compare import check_close, check_rows_sum_to_one, max_abs, relative_bound
-from ..reference_math import attention64, attention_same_dtype
-from ..registry import Check, Context, prop
-from ..strategies import AttentionCase, attention_cases
-from ._call import attend, need_weights
+from transformer_spec.properties.checks._call import attend, need_weights
+from transformer_spec.properties.checks.reference_math import attention64, attention_same_dtype
+from transformer_spec.properties.harness.compare import (
+    check_close,
+    check_rows_sum_to_one,
+    max_abs,
+    relative_bound,
+)
+from transformer_spec.properties.harness.registry import Check, Context, prop
+from transformer_spec.properties.harness.strategies import AttentionCase, attention_cases
 
 
 @prop("attention.weights_are_distributions", clauses=("ATTN-ROWSUM",), needs=("attention.weights",))

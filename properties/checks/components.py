@@ -8,11 +8,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-
-from ..compare import check_close, max_abs, relative_bound
-from ..reference_math import layer_norm64
-from ..registry import Check, Context, NotApplicable, prop
-from ..targets import Components, ComponentSpec
+from transformer_spec.properties.checks.reference_math import layer_norm64
+from transformer_spec.properties.harness.compare import check_close, max_abs, relative_bound
+from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
+from transformer_spec.properties.targets.protocols import Components, ComponentSpec
 
 VOCAB, D_FF, MAX_LEN = 20, 32, 32
 _LN_EPS = 1e-5  # the assumed LayerNorm epsilon; a target's 1e-6 or 0 is within the bound

@@ -11,12 +11,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-
-from ..compare import relative_bound, show
-from ..registry import Check, Context, NotApplicable, prop
-from ..strategies import TokenCase, token_cases
-from ..targets import GenerativeModel, ModelKind
-from .model import (
+from transformer_spec.properties.checks.model import (
     ModelCase,
     _logits,
     _source,
@@ -25,6 +20,10 @@ from .model import (
     model_cases,
     vocab_size,
 )
+from transformer_spec.properties.harness.compare import relative_bound, show
+from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
+from transformer_spec.properties.harness.strategies import TokenCase, token_cases
+from transformer_spec.properties.targets.protocols import GenerativeModel, ModelKind
 
 GENERATIVE: tuple[ModelKind, ...] = ("encoder_decoder", "decoder_only")
 # GEN-SAMPLE: draws per test, and the p-value below which the goodness-of-fit test fails.

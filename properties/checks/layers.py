@@ -14,11 +14,16 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-
-from ..compare import check_close, max_abs, relative_bound
-from ..reference_math import layer_norm64
-from ..registry import Check, Context, prop
-from ..targets import Layer, LayerKind, LayerSpec, NormPlacement, to_polarity
+from transformer_spec.properties.checks.reference_math import layer_norm64
+from transformer_spec.properties.harness.compare import check_close, max_abs, relative_bound
+from transformer_spec.properties.harness.registry import Check, Context, prop
+from transformer_spec.properties.targets.protocols import (
+    Layer,
+    LayerKind,
+    LayerSpec,
+    NormPlacement,
+    to_polarity,
+)
 
 _SUBLAYERS: dict[LayerKind, int] = {"encoder": 2, "decoder": 3, "decoder_only": 2}
 _LN_EPS = 1e-5  # assumed LayerNorm epsilon; any eps in [0, 1e-5] is within the bound

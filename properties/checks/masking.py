@@ -5,12 +5,23 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-
-from ..compare import check_close, check_rows, check_rows_sum_to_one, follows_policy, relative_bound
-from ..reference_math import attention64
-from ..registry import Check, Context, prop
-from ..strategies import AttentionCase, attention_cases, causal_attends, keep_tensor, key_keep
-from ._call import attend, need_weights
+from transformer_spec.properties.checks._call import attend, need_weights
+from transformer_spec.properties.checks.reference_math import attention64
+from transformer_spec.properties.harness.compare import (
+    check_close,
+    check_rows,
+    check_rows_sum_to_one,
+    follows_policy,
+    relative_bound,
+)
+from transformer_spec.properties.harness.registry import Check, Context, prop
+from transformer_spec.properties.harness.strategies import (
+    AttentionCase,
+    attention_cases,
+    causal_attends,
+    keep_tensor,
+    key_keep,
+)
 
 _BIG = 100.0  # what a leak would add: far above any tolerance
 

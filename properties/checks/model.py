@@ -15,12 +15,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-
-from ..compare import check_close, max_abs, relative_bound
-from ..registry import Check, Context, NotApplicable, prop
-from ..strategies import TokenCase, token_cases
-from ..targets import Model, ModelKind, ModelSpec
-from ..tolerance import tolerance_for
+from transformer_spec.properties.harness.compare import check_close, max_abs, relative_bound
+from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
+from transformer_spec.properties.harness.strategies import TokenCase, token_cases
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.targets.protocols import Model, ModelKind, ModelSpec
 
 VOCAB = 24
 MAX_LEN = 16

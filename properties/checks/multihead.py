@@ -26,13 +26,18 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-
-from ..compare import check_close, check_rows_sum_to_one, max_abs, relative_bound, show
-from ..compare import follows_policy as row_policy
-from ..reference_math import attention64
-from ..registry import Check, Context, NotApplicable, prop
-from ..strategies import causal_attends, key_keep
-from ..targets import MHA, MHASpec, Projections, to_polarity
+from transformer_spec.properties.checks.reference_math import attention64
+from transformer_spec.properties.harness.compare import (
+    check_close,
+    check_rows_sum_to_one,
+    max_abs,
+    relative_bound,
+    show,
+)
+from transformer_spec.properties.harness.compare import follows_policy as row_policy
+from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
+from transformer_spec.properties.harness.strategies import causal_attends, key_keep
+from transformer_spec.properties.targets.protocols import MHA, MHASpec, Projections, to_polarity
 
 
 def _changed(x: Tensor) -> Tensor:

@@ -17,9 +17,8 @@ import math
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-
-from ..registry import Check, Context, prop
-from ._call import attend, need_weights
+from transformer_spec.properties.checks._call import attend, need_weights
+from transformer_spec.properties.harness.registry import Check, Context, prop
 
 _L = 128
 _ACCEPT = 0.35

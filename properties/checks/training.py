@@ -15,13 +15,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-
-from ..compare import check_close, relative_bound
-from ..registry import Check, Context, NotApplicable, prop
-from ..strategies import TokenCase, token_cases
-from ..targets import ModelKind, TrainableModel
-from .generation import generative_kinds
-from .model import (
+from transformer_spec.properties.checks.generation import generative_kinds
+from transformer_spec.properties.checks.model import (
     ModelCase,
     _logits,
     _source,
@@ -31,6 +26,10 @@ from .model import (
     pad_id,
     vocab_size,
 )
+from transformer_spec.properties.harness.compare import check_close, relative_bound
+from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
+from transformer_spec.properties.harness.strategies import TokenCase, token_cases
+from transformer_spec.properties.targets.protocols import ModelKind, TrainableModel
 
 # One SGD step moves each row's entry with the largest gradient by this many spacings of
 # the dtype at the row's largest value: it shows in every dtype, and stays a small step.

@@ -12,10 +12,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-
-from ..guard import unwrap
-from ..registry import Check, Context, NotApplicable, prop
-from ..targets import Vocabulary
+from transformer_spec.properties.harness.guard import unwrap
+from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
+from transformer_spec.properties.targets.protocols import Vocabulary
 
 # Characters for unknown units: Greek and Cyrillic letters (a vocabulary that knows them
 # all leaves the property not applicable).

@@ -33,7 +33,7 @@ _CORES = os.cpu_count() or 1
 
 
 def _cell_options(parser: argparse.ArgumentParser, *, profile: str) -> None:
-    """The options that describe a run (transformer_spec.properties.plan.Plan), the same for
+    """The options that describe a run (transformer_spec.properties.harness.plan.Plan), the same for
     `check` and `table`; only the profile's default differs, as `profile` says."""
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--dtype", action="append", metavar="DTYPE", help=_DTYPE_HELP)

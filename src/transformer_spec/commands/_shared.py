@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from transformer_spec.properties.loading import KnownFailure
-    from transformer_spec.properties.plan import Plan
-    from transformer_spec.properties.runner import CellReport
-    from transformer_spec.properties.targets import Target
+    from transformer_spec.properties.harness.plan import Plan
+    from transformer_spec.properties.harness.runner import CellReport
+    from transformer_spec.properties.targets.loading import KnownFailure
+    from transformer_spec.properties.targets.protocols import Target
 
 
 def _usage(command: str, err: Exception) -> int:
@@ -22,14 +22,14 @@ def _usage(command: str, err: Exception) -> int:
 def _loading_error() -> type[Exception]:
     """The library's usage error (a bad target, a bad known-failures file). Named in an
     `except` clause after `UsageError`, so that a bad option imports nothing."""
-    from transformer_spec.properties.loading import UsageError as LoadingError
+    from transformer_spec.properties.targets.loading import UsageError as LoadingError
 
     return LoadingError
 
 
 def _plan(args: argparse.Namespace, default_targets: Sequence[str]) -> "Plan":
-    """The run the options describe, checked (transformer_spec.properties.plan)."""
-    from transformer_spec.properties.plan import make_plan
+    """The run the options describe, checked (transformer_spec.properties.harness.plan)."""
+    from transformer_spec.properties.harness.plan import make_plan
 
     return make_plan(
         args.targets or default_targets,
@@ -45,7 +45,7 @@ def _plan(args: argparse.Namespace, default_targets: Sequence[str]) -> "Plan":
 
 
 def _load_targets(names: Sequence[str]) -> "dict[str, Target]":
-    from transformer_spec.properties import loading
+    from transformer_spec.properties.targets import loading
 
     return {name: loading.peek(name) for name in names}
 
@@ -63,7 +63,7 @@ def _write(path: str | None, text: "Callable[[], str]") -> bool:
 
 
 def _warn_stale(known: "Sequence[KnownFailure]", cells: "Sequence[CellReport]") -> None:
-    from transformer_spec.properties.loading import stale_entries
+    from transformer_spec.properties.targets.loading import stale_entries
 
     for entry in stale_entries(known, cells):
         print(

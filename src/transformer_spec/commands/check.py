@@ -11,12 +11,12 @@ from .. import _options
 from .._options import UsageError
 
 if TYPE_CHECKING:
-    from transformer_spec.properties.loading import KnownFailure
-    from transformer_spec.properties.plan import Plan
-    from transformer_spec.properties.progress import Progress
-    from transformer_spec.properties.registry import Property
-    from transformer_spec.properties.runner import CellReport, OnFailure, Result
-    from transformer_spec.properties.targets import Target
+    from transformer_spec.properties.harness.plan import Plan
+    from transformer_spec.properties.harness.progress import Progress
+    from transformer_spec.properties.harness.registry import Property
+    from transformer_spec.properties.harness.runner import CellReport, OnFailure, Result
+    from transformer_spec.properties.targets.loading import KnownFailure
+    from transformer_spec.properties.targets.protocols import Target
 from ._shared import _load_targets, _loading_error, _plan, _usage, _warn_stale, _write
 
 
@@ -48,7 +48,7 @@ def _pictures_possible(folder: Path | None, missing: list[str]) -> Path | None:
     """The pictures folder for worker processes, None (saying why) without matplotlib."""
     if folder is None:
         return None
-    from transformer_spec.properties import pictures
+    from transformer_spec.properties.reports import pictures
 
     try:
         pictures.pyplot()
@@ -63,8 +63,8 @@ def _run_in_parallel(
 ) -> "list[CellReport]":
     """The plan as one pytest session over --jobs workers (pytest-xdist); the results are
     printed as for one process, cell by cell in the plan's order, as soon as they can be."""
-    from transformer_spec.properties import session
-    from transformer_spec.properties.progress import Progress
+    from transformer_spec.properties.harness import session
+    from transformer_spec.properties.harness.progress import Progress
 
     names = {spec: target.name for spec, target in targets.items()}
     with Progress() as progress:
@@ -105,7 +105,7 @@ class _InOrder:
     def _show(self, cell: tuple[str, str]) -> None:
         import torch
 
-        from transformer_spec.properties import report
+        from transformer_spec.properties.reports import report
 
         name, dtype = cell
         target, plan, arrived = self.targets[name], self.plan, self.arrived[cell]
@@ -126,8 +126,8 @@ class _InOrder:
             self.printed[cell] += 1
 
     def _summary(self, cell: tuple[str, str]) -> None:
-        from transformer_spec.properties import report
-        from transformer_spec.properties.runner import CellReport
+        from transformer_spec.properties.harness.runner import CellReport
+        from transformer_spec.properties.reports import report
 
         partial = CellReport(cell[0], str(self.plan.device), cell[1], "", 0)
         partial.results = list(self.arrived[cell].values())
@@ -139,7 +139,8 @@ class _InOrder:
 def _list_properties(args: argparse.Namespace) -> int:
     import json
 
-    from transformer_spec.properties import registry, report
+    from transformer_spec.properties.harness import registry
+    from transformer_spec.properties.reports import report
 
     props = registry.select(args.property)
     if not props:
@@ -163,8 +164,10 @@ def _run_cells(
     its own cells only: a mutant's modules are gone before the next target runs."""
     import torch
 
-    from transformer_spec.properties import loading, report, runner
-    from transformer_spec.properties.progress import Progress
+    from transformer_spec.properties.harness import runner
+    from transformer_spec.properties.harness.progress import Progress
+    from transformer_spec.properties.reports import report
+    from transformer_spec.properties.targets import loading
     from transformer_spec.reference.config import DTYPES
 
     props, known = plan.selected(), list(plan.known)
@@ -211,7 +214,8 @@ def _show_result(
 ) -> "Callable[[Result], None]":
     """Prints a result of the cell (target name, device, dtype) as it finishes; a known
     failure is marked before it is printed."""
-    from transformer_spec.properties import loading, report
+    from transformer_spec.properties.reports import report
+    from transformer_spec.properties.targets import loading
 
     width = max(len(p.id) for p in props)
     target, device, dtype = cell
@@ -240,7 +244,8 @@ def _finish_check(
     missing: list[str],
 ) -> int:
     """The reports, the failures again in one line each, and the verdict."""
-    from transformer_spec.properties import registry, report
+    from transformer_spec.properties.harness import registry
+    from transformer_spec.properties.reports import report
     from transformer_spec.spec import load_spec
 
     _warn_stale(known, cells)
@@ -250,7 +255,7 @@ def _finish_check(
     by_name = {t.name: t for t in targets.values()}
     written = True
     if args.html or args.markdown:
-        from transformer_spec.properties import pages
+        from transformer_spec.properties.reports import pages
 
         spec = load_spec(registry.checked_by())
         env = report.environment()
@@ -266,6 +271,6 @@ def _finish_check(
 def _picture_drawer(folder: Path | None, missing: list[str]) -> "OnFailure | None":
     if folder is None:
         return None
-    from transformer_spec.properties import pictures
+    from transformer_spec.properties.reports import pictures
 
     return pictures.drawer(folder, missing)

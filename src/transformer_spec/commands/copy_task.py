@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from .._options import UsageError
 
 if TYPE_CHECKING:
-    from transformer_spec.properties.progress import Progress
+    from transformer_spec.properties.harness.progress import Progress
 from ._shared import _usage
 
 
@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
         return _usage("copy-task", UsageError(f"--steps {args.steps}: expected >= 1"))
     import torch
 
-    from transformer_spec.properties.progress import Progress
+    from transformer_spec.properties.harness.progress import Progress
     from transformer_spec.reference.copy_task import train_copy_task
 
     threads = torch.get_num_threads()

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     input (a report that cannot be read, or two reports that disagree on a cell)."""
     try:
         _options.common_reports(args.markdown, args.json)
-        from transformer_spec.properties import conformance as C
+        from transformer_spec.properties.reports import table as C
 
         merged = C.merge_reports([Path(r) for r in args.reports])
     except (UsageError, ValueError) as err:

@@ -8,7 +8,7 @@ from .. import _options
 from .._options import UsageError
 
 if TYPE_CHECKING:
-    from transformer_spec.properties.mutants import Mutant
+    from transformer_spec.properties.targets.mutants import Mutant
 from ._shared import _usage
 
 
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--jobs {args.jobs}: expected >= 1")
         if args.markdown:
             _options.writable(args.markdown)
-        from transformer_spec.properties import mutants as M
+        from transformer_spec.properties.targets import mutants as M
 
         chosen = M.select(args.names)
         if not chosen:
@@ -40,9 +40,9 @@ def _run_mutants(args: argparse.Namespace, chosen: "list[Mutant]") -> int:
 
     import torch
 
-    from transformer_spec.properties import killmatrix as K
-    from transformer_spec.properties.progress import Progress
-    from transformer_spec.properties.registry import load_all
+    from transformer_spec.properties.harness.progress import Progress
+    from transformer_spec.properties.harness.registry import load_all
+    from transformer_spec.properties.reports import kill_matrix as K
 
     properties = sorted(load_all())
     print(

@@ -9,10 +9,10 @@ from .. import _options
 from .._options import DEFAULT_CALL_TIMEOUT, UsageError
 
 if TYPE_CHECKING:
-    from transformer_spec.properties.plan import Plan
-    from transformer_spec.properties.progress import Progress
-    from transformer_spec.properties.runner import CellReport, Result
-    from transformer_spec.properties.targets import Target
+    from transformer_spec.properties.harness.plan import Plan
+    from transformer_spec.properties.harness.progress import Progress
+    from transformer_spec.properties.harness.runner import CellReport, Result
+    from transformer_spec.properties.targets.protocols import Target
 from ._shared import _load_targets, _loading_error, _plan, _usage, _warn_stale, _write
 
 
@@ -24,8 +24,8 @@ def run(args: argparse.Namespace) -> int:
         shard = _options.shard(args.shard)
         if args.budget is not None and not args.budget > 0:
             raise UsageError(f"--budget {args.budget:g}: expected seconds > 0")
-        from transformer_spec.properties import conformance as C
-        from transformer_spec.properties.runner import PROFILES
+        from transformer_spec.properties.harness.runner import PROFILES
+        from transformer_spec.properties.reports import table as C
 
         plan = _plan(args, C.all_targets())
         targets = _load_targets(plan.targets)
@@ -74,9 +74,10 @@ def _run_table(
     is done (the table itself goes to stdout)."""
     import time
 
-    from transformer_spec.properties import report, session
-    from transformer_spec.properties.progress import Progress
-    from transformer_spec.properties.runner import CellReport
+    from transformer_spec.properties.harness import session
+    from transformer_spec.properties.harness.progress import Progress
+    from transformer_spec.properties.harness.runner import CellReport
+    from transformer_spec.properties.reports import report
 
     print(
         f"{len(chosen)} cells, {args.jobs} worker(s): a line per cell as it is done",
@@ -107,7 +108,7 @@ def _run_table(
 
 
 def _cell_line(cell: "CellReport", progress: "Progress") -> str:
-    from transformer_spec.properties import report
+    from transformer_spec.properties.reports import report
 
     seconds = sum(r.seconds for r in cell.results)
     na = cell.count("not_applicable")
@@ -127,7 +128,7 @@ def _table_header(
 ) -> str:
     import torch
 
-    from transformer_spec.properties import conformance as C
+    from transformer_spec.properties.reports import table as C
 
     versions = f"torch {torch.__version__}" + C.transformers_version()
     command = " ".join(["transformer-spec table", *_table_words(args)])
@@ -146,7 +147,7 @@ def _table_json(
     names: list[str],
     extra: dict[str, object],
 ) -> str:
-    from transformer_spec.properties import report
+    from transformer_spec.properties.reports import report
     from transformer_spec.spec import load_spec
 
     ran = {n: targets[n] for n in names}

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adapters import THIRD_PARTY
-from .builtin import BUILTIN_TARGETS
-from .runner import PROFILES, CellReport, Result
+from transformer_spec.properties.harness.runner import PROFILES, CellReport, Result
+from transformer_spec.properties.targets.adapters import THIRD_PARTY
+from transformer_spec.properties.targets.builtin import BUILTIN_TARGETS
 
 if TYPE_CHECKING:
     pass

@@ -19,11 +19,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
-
-from transformer_spec import reference as R
-
-from ..builtin import zero_linear
-from ..targets import (
+from transformer_spec.properties.targets.builtin import zero_linear
+from transformer_spec.properties.targets.protocols import (
     Conventions,
     LayerSpec,
     MaskPolarity,
@@ -34,6 +31,8 @@ from ..targets import (
     WeightsKind,
     seed_torch,
 )
+
+from transformer_spec import reference as R
 
 _NN_POLARITY = "padding and masks use nn's polarity: True = must not attend"
 

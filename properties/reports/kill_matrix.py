@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-
-from . import progress as P
-from .mutants import Mutant, StaleMutant, applied
-from .registry import Context, load_all
-from .runner import run_property
-from .tolerance import tolerance_for
+from transformer_spec.properties.harness import progress as P
+from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness.runner import run_property
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.targets.mutants import Mutant, StaleMutant, applied
 
 CPU = torch.device("cpu")
 # Which adapter levels run each reference module (builtin.py wraps the reference). A property
@@ -118,7 +117,7 @@ def run_all(
 ) -> list[Row]:
     """Rows in catalogue order, as one pytest session (an item per mutant) over `jobs`
     pytest-xdist workers. With `progress`, each row is printed as soon as it is done."""
-    from .session import run_mutants
+    from transformer_spec.properties.harness.session import run_mutants
 
     index = {m.name: i for i, m in enumerate(mutants)}
 
@@ -187,7 +186,7 @@ def render_markdown(rows: list[Row], properties: list[str], header: str) -> str:
         "",
         header,
         "",
-        "Each mutant is one textual change to the reference (`properties/mutants.py`). A "
+        "Each mutant is one textual change to the reference (`properties/targets/mutants.py`). A "
         "cell lists the properties that fail on it under the `ci` profile (seed 0) and, in "
         "brackets, how many examples Hypothesis ran up to the failing one. Properties at "
         "an adapter level that never runs the mutated module are not run (they would run "

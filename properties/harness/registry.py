@@ -10,9 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from .targets import CONVENTION_FIELDS, Target
-from .tolerance import DTYPE_NAMES, Tolerance
+from transformer_spec.properties.harness.tolerance import DTYPE_NAMES, Tolerance
+from transformer_spec.properties.targets.protocols import CONVENTION_FIELDS, Target
 
 # Capabilities a property can need, and why a target may lack each.
 NEEDS: dict[str, str] = {
@@ -165,7 +164,7 @@ def convention_difference(p: Property, target: Target) -> str | None:
 
 def load_all() -> dict[str, Property]:
     """Import every property module (registration is an import side effect)."""
-    from . import checks  # noqa: F401
+    from transformer_spec.properties import checks  # noqa: F401
 
     return REGISTRY
 

@@ -8,8 +8,7 @@ import math
 
 import torch
 from torch import Tensor
-
-from .targets import Conventions
+from transformer_spec.properties.targets.protocols import Conventions
 
 
 def attention64(

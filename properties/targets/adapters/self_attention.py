@@ -26,8 +26,15 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
-
-from ..targets import MHA, Conventions, MHASpec, Projections, Target, WeightsKind, seed_torch
+from transformer_spec.properties.targets.protocols import (
+    MHA,
+    Conventions,
+    MHASpec,
+    Projections,
+    Target,
+    WeightsKind,
+    seed_torch,
+)
 
 ModuleFactory = Callable[[int, int], nn.Module]  # (d_model, n_heads) -> module
 _NO_WEIGHTS = "forward(x) returns the output alone, no attention weights"

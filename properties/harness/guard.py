@@ -29,8 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-
-from .targets import (
+from transformer_spec.properties.targets.protocols import (
     CONTRACTS,
     ComponentSpec,
     Conventions,

@@ -17,8 +17,7 @@ import torch
 from torch import Tensor
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
-
-from ..targets import Conventions, Target, Unsupported
+from transformer_spec.properties.targets.protocols import Conventions, Target, Unsupported
 
 BACKENDS: dict[str, SDPBackend] = {
     "math": SDPBackend.MATH,

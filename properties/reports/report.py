@@ -11,12 +11,11 @@ from dataclasses import asdict
 from typing import Any
 
 import torch
+from transformer_spec.properties.harness.registry import Property
+from transformer_spec.properties.harness.runner import CellReport, Result
+from transformer_spec.properties.targets.protocols import Target
 
 from transformer_spec import __version__
-
-from .registry import Property
-from .runner import CellReport, Result
-from .targets import Target
 
 
 def environment() -> dict[str, Any]:

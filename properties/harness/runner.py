@@ -26,9 +26,8 @@ from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.reporting import with_reporter
-
-from . import progress
-from .guard import (
+from transformer_spec.properties.harness import progress
+from transformer_spec.properties.harness.guard import (
     DEFAULT_CALL_TIMEOUT,
     Guard,
     Recorded,
@@ -36,12 +35,19 @@ from .guard import (
     TargetFault,
     release_memory,
 )
-from .profiles import PROFILES as PROFILES
-from .profiles import default_profile as default_profile
-from .profiles import default_seed as default_seed
-from .registry import Check, Context, NotApplicable, Property, convention_difference, missing_need
-from .targets import Target, Unsupported, seed_torch
-from .tolerance import DTYPE_NAMES, tolerance_for
+from transformer_spec.properties.harness.profiles import PROFILES as PROFILES
+from transformer_spec.properties.harness.profiles import default_profile as default_profile
+from transformer_spec.properties.harness.profiles import default_seed as default_seed
+from transformer_spec.properties.harness.registry import (
+    Check,
+    Context,
+    NotApplicable,
+    Property,
+    convention_difference,
+    missing_need,
+)
+from transformer_spec.properties.harness.tolerance import DTYPE_NAMES, tolerance_for
+from transformer_spec.properties.targets.protocols import Target, Unsupported, seed_torch
 
 _EXAMPLE_LINES = ("Trying example", "Test case")
 OUTPUT_LIMIT = 4000  # characters of a target's own output kept in the report
@@ -311,7 +317,7 @@ def _target_frames(err: BaseException) -> str:
     """The innermost frames of what the target raised, the harness's own left out (they are
     the same for every target and hide the adapter's or the library's line)."""
     frames = traceback.extract_tb(err.__traceback__)
-    harness = (str(Path(__file__).parent), str(Path(hypothesis.__file__).parent))
+    harness = (str(Path(__file__).parent.parent), str(Path(hypothesis.__file__).parent))
     theirs = [f for f in frames if not f.filename.startswith(harness)] or frames
     # nn.Module's call plumbing (two frames per module) would push the library's lines out.
     plumbing = str(Path(torch.nn.modules.module.__file__))

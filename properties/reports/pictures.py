@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
-
-from .guard import Recorded
-from .reference_math import attention64
-from .registry import Context
-from .targets import Conventions
+from transformer_spec.properties.checks.reference_math import attention64
+from transformer_spec.properties.harness.guard import Recorded
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.targets.protocols import Conventions
 
 if TYPE_CHECKING:
-    from .runner import Result
+    from transformer_spec.properties.harness.runner import Result
 
 PICTURES_HINT = "pip install 'transformer-spec[pictures]' (or: pip install matplotlib)"
 _ANNOTATE = 8  # matrices up to this many rows and columns get their values written in

@@ -8,11 +8,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from transformer_spec.reference.config import Positional
-
-from transformer_spec import reference as R
-
-from .targets import (
+from transformer_spec.properties.targets.protocols import (
     ComponentSpec,
     Conventions,
     LayerSpec,
@@ -23,6 +19,9 @@ from .targets import (
     Target,
     seed_torch,
 )
+from transformer_spec.reference.config import Positional
+
+from transformer_spec import reference as R
 
 
 class ReferenceAttention:

@@ -28,7 +28,9 @@ class Tolerance:
 @functools.cache
 def _table() -> dict[str, dict[str, float]]:
     raw = tomllib.loads(
-        resources.files("transformer_spec.properties").joinpath("tolerances.toml").read_text()
+        resources.files("transformer_spec.properties.harness")
+        .joinpath("tolerances.toml")
+        .read_text()
     )
     flat: dict[str, dict[str, float]] = {}
     for key, value in raw.items():

@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from .loading import known_reason
-from .plan import Plan
-from .plugin import RESULT, ROW
-from .runner import CellReport, Result
-from .tolerance import tolerance_for
+from transformer_spec.properties.harness.plan import Plan
+from transformer_spec.properties.harness.runner import CellReport, Result
+from transformer_spec.properties.harness.tolerance import tolerance_for
+from transformer_spec.properties.plugin import RESULT, ROW
+from transformer_spec.properties.targets.loading import known_reason
 
 if TYPE_CHECKING:
-    from .killmatrix import Row
+    from transformer_spec.properties.reports.kill_matrix import Row
 
 OnItem = Callable[[str, str, Result], None]  # (target, dtype, result)
 
@@ -70,7 +69,7 @@ class _Rows:
         self.on_start(nodeid.rsplit("[", 1)[1][:-1])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from .killmatrix import Row
+        from transformer_spec.properties.reports.kill_matrix import Row
 
         for key, value in report.user_properties:
             if key == ROW and report.when == "call":

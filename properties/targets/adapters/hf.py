@@ -39,8 +39,14 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-
-from ..targets import Conventions, ModelKind, ModelSpec, Target, Unsupported, seed_torch
+from transformer_spec.properties.targets.protocols import (
+    Conventions,
+    ModelKind,
+    ModelSpec,
+    Target,
+    Unsupported,
+    seed_torch,
+)
 
 PAD, START, END = 0, 1, 2
 EXTRA_HINT = "pip install 'transformer-spec[hf]' (or: pip install transformers)"

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 _PACKAGE = "transformer_spec.reference"
-_WRAPPERS = "transformer_spec.properties.builtin"
+_WRAPPERS = "transformer_spec.properties.targets.builtin"
 
 
 @dataclass(frozen=True)
@@ -446,7 +446,10 @@ def _ours(name: str) -> bool:
 
 
 # (parent package, attribute) that `from parent import attr` would find before sys.modules
-_BINDINGS = (("transformer_spec", "reference"), ("transformer_spec.properties", "builtin"))
+_BINDINGS = (
+    ("transformer_spec", "reference"),
+    ("transformer_spec.properties.targets", "builtin"),
+)
 
 
 def _swap_in(finder: _Finder) -> types.ModuleType:

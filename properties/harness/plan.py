@@ -11,11 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-
-from .guard import DEFAULT_CALL_TIMEOUT
-from .loading import KnownFailure, UsageError, load_known_failures
-from .registry import Property, select
-from .runner import PROFILES, default_profile, default_seed
+from transformer_spec.properties.harness.guard import DEFAULT_CALL_TIMEOUT
+from transformer_spec.properties.harness.registry import Property, select
+from transformer_spec.properties.harness.runner import PROFILES, default_profile, default_seed
+from transformer_spec.properties.targets.loading import (
+    KnownFailure,
+    UsageError,
+    load_known_failures,
+)
 
 
 @dataclass(frozen=True)

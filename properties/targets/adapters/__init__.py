@@ -12,12 +12,18 @@ transformer_spec.properties):
 
 from collections.abc import Callable
 
-from ..targets import Target
-from . import hf, sdpa, torch_nn
-from .hf import hf_target as hf_target
-from .sdpa import attention_function_target as attention_function_target
-from .self_attention import self_attention_target as self_attention_target
-from .torch_nn import mha_module_target as mha_module_target
+from transformer_spec.properties.targets.adapters import hf, sdpa, torch_nn
+from transformer_spec.properties.targets.adapters.hf import hf_target as hf_target
+from transformer_spec.properties.targets.adapters.sdpa import (
+    attention_function_target as attention_function_target,
+)
+from transformer_spec.properties.targets.adapters.self_attention import (
+    self_attention_target as self_attention_target,
+)
+from transformer_spec.properties.targets.adapters.torch_nn import (
+    mha_module_target as mha_module_target,
+)
+from transformer_spec.properties.targets.protocols import Target
 
 THIRD_PARTY: dict[str, Callable[[], Target]] = {**sdpa.TARGETS, **torch_nn.TARGETS, **hf.TARGETS}
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from transformer_spec.properties.harness.guard import Snapshot
+from transformer_spec.properties.harness.runner import CellReport
+from transformer_spec.properties.targets.adapters import THIRD_PARTY, hf
+from transformer_spec.properties.targets.adapters.hf import MissingExtra
+from transformer_spec.properties.targets.builtin import BUILTIN_TARGETS
+from transformer_spec.properties.targets.protocols import Target
 from transformer_spec.reference.config import DTYPES
-
-from .adapters import THIRD_PARTY, hf
-from .adapters.hf import MissingExtra
-from .builtin import BUILTIN_TARGETS
-from .guard import Snapshot
-from .runner import CellReport
-from .targets import Target
 
 
 class UsageError(Exception):
@@ -70,8 +69,8 @@ def for_cell(spec: str, loaded: Target) -> contextlib.AbstractContextManager[Tar
 
 def _mutant_target(name: str, installed: contextlib.ExitStack | None) -> Target:
     """The reference (math path) with one seeded bug of the mutant catalogue."""
-    from . import mutants
-    from .registry import load_all
+    from transformer_spec.properties.harness.registry import load_all
+    from transformer_spec.properties.targets import mutants
 
     chosen = [m for m in mutants.CATALOGUE if m.name == name]
     if not chosen:

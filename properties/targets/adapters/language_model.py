@@ -48,8 +48,7 @@ from typing import Any, Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
-
-from ..targets import (
+from transformer_spec.properties.targets.protocols import (
     Conventions,
     FixedModel,
     MaskPolarity,
