@@ -6,6 +6,7 @@ torch is installed once per run: the `env` session builds one shared environment
 package with its test, hf, pictures and mutation extras, mypy, ruff; versions from
 constraints.txt) and every other session runs its commands from there
 (`venv_backend="none"`, `requires=["env"]`).
+`nox -s slow` (not run by default; CI runs it after `nox`) runs the three slow tests, and
 `nox -s mutation` (not run by default) runs mutmut over reference/ and writes docs/mutation.md.
 The package itself keeps an open torch range for users.
 
@@ -60,7 +61,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", requires=["env"])
 def tests(session: nox.Session) -> None:
-    _run(session, "pytest", "-n", "auto", *session.posargs)
+    """Every test but the three slow ones (`nox -s slow`, which CI also runs)."""
+    _run(session, "pytest", "-n", "auto", "-m", "not slow", *session.posargs)
+
+
+@nox.session(venv_backend="none", requires=["env"], default=False)
+def slow(session: nox.Session) -> None:
+    """The tests marked slow (minutes each): the whole kill matrix, the committed conformance
+    table regenerated, the copy task learnt. Not in the default `nox`; CI runs it after."""
+    _run(session, "pytest", "-n", "auto", "-m", "slow", *session.posargs)
 
 
 def _has_cuda(session: nox.Session) -> bool:
@@ -85,6 +94,8 @@ def _check(session: nox.Session, device: str, dtypes: list[str], targets: list[s
         *words,
         "--profile",
         "ci",
+        "--jobs",  # one pytest session over the cores (pytest-xdist)
+        str(os.cpu_count() or 1),
         "--json",
         str(report),
     )

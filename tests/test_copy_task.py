@@ -7,6 +7,7 @@ import pytest
 from transformer_spec.reference.copy_task import train_copy_task
 
 
+@pytest.mark.slow
 def test_encoder_decoder_learns_the_copy_task() -> None:
     result = train_copy_task(length=10, n_symbols=10)
     assert result.accuracy >= 0.99, result
