@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from transformer_spec.properties.harness.plan import Plan
     from transformer_spec.properties.harness.progress import Progress
     from transformer_spec.properties.harness.registry import Property
-    from transformer_spec.properties.harness.runner import CellReport, OnFailure, Result
+    from transformer_spec.properties.harness.runner import CellReport, Result
     from transformer_spec.properties.targets.loading import KnownFailure
     from transformer_spec.properties.targets.protocols import Target
 from ._shared import _load_targets, _loading_error, _plan, _usage, _warn_stale, _write
@@ -37,10 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except _loading_error() as err:
         return _usage("check", err)
     missing: list[str] = []  # why there are no pictures, if there are none
-    if args.jobs > 1:
-        cells = _run_in_parallel(args, plan, targets, _pictures_possible(pictures, missing))
-    else:
-        cells = _run_cells(args, plan, targets, _picture_drawer(pictures, missing))
+    cells = _run_session(args, plan, targets, _pictures_possible(pictures, missing))
     return _finish_check(args, cells, targets, list(plan.known), missing)
 
 
@@ -58,18 +55,20 @@ def _pictures_possible(folder: Path | None, missing: list[str]) -> Path | None:
     return folder
 
 
-def _run_in_parallel(
+def _run_session(
     args: argparse.Namespace, plan: "Plan", targets: "dict[str, Target]", pictures: Path | None
 ) -> "list[CellReport]":
-    """The plan as one pytest session over --jobs workers (pytest-xdist); the results are
-    printed as for one process, cell by cell in the plan's order, as soon as they can be."""
+    """The plan as one pytest session: in this process with --jobs 1, else over --jobs
+    workers (pytest-xdist). The results are printed cell by cell in the plan's order, each
+    as soon as it and those before it are done."""
     from transformer_spec.properties.harness import session
     from transformer_spec.properties.harness.progress import Progress
 
     names = {spec: target.name for spec, target in targets.items()}
     with Progress() as progress:
         printer = _InOrder(args, plan, targets, progress)
-        progress.line(f"{len(plan.cells())} cells, {args.jobs} worker processes (pytest-xdist)")
+        if args.jobs > 1:
+            progress.line(f"{len(plan.cells())} cells, {args.jobs} worker processes (pytest-xdist)")
         return session.run_plan(plan, names, jobs=args.jobs, on_item=printer.add, pictures=pictures)
 
 
@@ -154,57 +153,6 @@ def _list_properties(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_cells(
-    args: argparse.Namespace,
-    plan: "Plan",
-    targets: "dict[str, Target]",
-    draw: "OnFailure | None",
-) -> "list[CellReport]":
-    """Each (target, dtype) cell, each result printed as it finishes. A target is opened for
-    its own cells only: a mutant's modules are gone before the next target runs."""
-    import torch
-
-    from transformer_spec.properties.harness import runner
-    from transformer_spec.properties.harness.progress import Progress
-    from transformer_spec.properties.reports import report
-    from transformer_spec.properties.targets import loading
-    from transformer_spec.reference.config import DTYPES
-
-    props, known = plan.selected(), list(plan.known)
-    cells = []
-    with Progress() as progress:
-        for name, loaded in targets.items():
-            with loading.for_cell(name, loaded) as target:
-                progress.line("\n".join(report.header(target)))
-                progress.line(
-                    f"torch {torch.__version__}, device {plan.device}, profile {plan.profile}"
-                )
-                for dtype_name in plan.dtypes:
-                    where = (target.name, str(plan.device), dtype_name)
-                    progress.line(
-                        report.cell_heading(
-                            target.name, str(plan.device), dtype_name, plan.profile, plan.seed
-                        )
-                    )
-                    cell = runner.run_cell(
-                        target,
-                        props,
-                        device=plan.device,
-                        dtype=DTYPES[dtype_name],
-                        profile=plan.profile,
-                        seed=plan.seed,
-                        reproduce_prefix=plan.reproduce(name, dtype_name),
-                        call_timeout=plan.call_timeout,
-                        on_failure=draw,
-                        on_result=_show_result(args, progress, where, known, props),
-                    )
-                    cells.append(cell)
-                    summary = report.cell_summary(cell, args.verbose)
-                    for line in summary[: 1 if args.quiet else None]:
-                        progress.line(line)
-    return cells
-
-
 def _show_result(
     args: argparse.Namespace,
     progress: "Progress",
@@ -266,11 +214,3 @@ def _finish_check(
     print("\n".join(report.run_summary(cells)))
     failed = sum(c.count("fail") for c in cells)
     return 1 if failed else (0 if written else 2)
-
-
-def _picture_drawer(folder: Path | None, missing: list[str]) -> "OnFailure | None":
-    if folder is None:
-        return None
-    from transformer_spec.properties.reports import pictures
-
-    return pictures.drawer(folder, missing)
