@@ -20,15 +20,14 @@ import tempfile
 import time
 
 CELL = ["check", "reference-math", "--profile", "ci", "--dtype", "float32"]
-# (label, words before, words after); None: that side does not run it
-Case = tuple[str, list[str] | None, list[str]]
+Case = tuple[str, list[str], list[str]]  # (label, words before, words after)
 
 
-def cases(mutants: bool) -> list[Case]:
-    out: list[Case] = [
-        ("ci cell, one process", CELL, [*CELL, "--jobs", "1"]),
-        ("ci cell, --jobs 2 after", CELL, [*CELL, "--jobs", "2"]),
-    ]
+def cases(cells: bool, mutants: bool) -> list[Case]:
+    out: list[Case] = []
+    if cells:
+        out.append(("ci cell, one process", CELL, [*CELL, "--jobs", "1"]))
+        out.append(("ci cell, --jobs 2 after", CELL, [*CELL, "--jobs", "2"]))
     if mutants:
         out.append(("mutants --jobs 2", ["mutants", "--jobs", "2"], ["mutants", "--jobs", "2"]))
     return out
@@ -52,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", default="transformer-spec", help="the new one's")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mutants", action="store_true", help="also the kill matrix")
+    parser.add_argument("--only-mutants", action="store_true", help="the kill matrix alone")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats: expected >= 1")
@@ -59,16 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(side) is None:
             parser.error(f"{side!r}: no such program")
     rows = ["| command | before (s) | after (s) | before / after |", "| --- | ---: | ---: | ---: |"]
-    for label, before, after in cases(args.mutants):
+    chosen = cases(not args.only_mutants, args.mutants or args.only_mutants)
+    for label, before, after in chosen:
         times: dict[str, list[float]] = {"before": [], "after": []}
         for _ in range(args.repeats):
             for side, program, words in (
                 ("before", args.before, before),
                 ("after", args.after, after),
             ):
-                if words is not None:
-                    with tempfile.TemporaryDirectory() as folder:
-                        times[side].append(timed(program, words, folder))
+                with tempfile.TemporaryDirectory() as folder:
+                    times[side].append(timed(program, words, folder))
         b, a = statistics.median(times["before"]), statistics.median(times["after"])
         rows.append(f"| `{label}` | {b:.1f} | {a:.1f} | {b / a:.2f}x |")
         print(f"{label}: before {times['before']}, after {times['after']}", file=sys.stderr)

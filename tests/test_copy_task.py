@@ -4,12 +4,20 @@ Its wall time is printed by `transformer-spec copy-task`, not asserted here."""
 from typing import Any
 
 import pytest
+import torch
 from transformer_spec.reference.copy_task import train_copy_task
 
 
 @pytest.mark.slow
 def test_encoder_decoder_learns_the_copy_task() -> None:
-    result = train_copy_task(length=10, n_symbols=10)
+    # One thread: with the cores busy (nox -s slow, CI), torch's own
+    # threads wait on each other (16 s alone took 276 s beside the kill matrix).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = train_copy_task(length=10, n_symbols=10)
+    finally:
+        torch.set_num_threads(threads)
     assert result.accuracy >= 0.99, result
 
 
