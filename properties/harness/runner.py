@@ -170,16 +170,28 @@ def run_property(
     A model property draws the model kind per example, so its first failure would hide how
     the other kinds fare: a failure (when shrinking) is followed by one run per kind, and
     `model_kinds` gives each kind's outcome."""
-    once = functools.partial(
-        _run_once, p, profile=profile, seed=seed, count=count, call_timeout=call_timeout
-    )
-    result = once(ctx, reproduce=reproduce, shrink=shrink, on_failure=on_failure)
+    run = _Run(profile, seed, reproduce, shrink, count, call_timeout, on_failure)
+    result = _run_once(p, ctx, run)
     kinds = ctx.target.model_kinds
     if result.outcome == "fail" and shrink and len(kinds) > 1 and _draws_kinds(p):
+        quick = replace(run, reproduce="", shrink=False, on_failure=None)
         for kind in kinds:
             one = replace(ctx, target=replace(ctx.target, model_kinds=(kind,)))
-            result.model_kinds[kind] = once(one, shrink=False).outcome
+            result.model_kinds[kind] = _run_once(p, one, quick).outcome
     return result
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How a property is run: run_property's options."""
+
+    profile: str
+    seed: int
+    reproduce: str
+    shrink: bool
+    count: bool
+    call_timeout: float
+    on_failure: OnFailure | None
 
 
 def _draws_kinds(p: Property) -> bool:
@@ -187,18 +199,7 @@ def _draws_kinds(p: Property) -> bool:
     return "model" in p.needs
 
 
-def _run_once(
-    p: Property,
-    ctx: Context,
-    *,
-    profile: str,
-    seed: int,
-    reproduce: str = "",
-    shrink: bool = True,
-    count: bool = False,
-    call_timeout: float = DEFAULT_CALL_TIMEOUT,
-    on_failure: OnFailure | None = None,
-) -> Result:
+def _run_once(p: Property, ctx: Context, run: _Run) -> Result:
     result = Result(property=p.id, clauses=p.clauses, outcome="pass")
     reason = missing_need(p, ctx.target)
     dtype_name = DTYPE_NAMES[ctx.dtype]
@@ -222,7 +223,7 @@ def _run_once(
             notes.append(f"tolerance x{factor:g}: {why}")
             break
     result.tolerance_note = "; ".join(notes)
-    guard = Guard(ctx.target.conventions, call_timeout)
+    guard = Guard(ctx.target.conventions, run.call_timeout)
     ctx = replace(ctx, target=guard.wrap(ctx.target))
     start = time.perf_counter()
     try:
@@ -247,10 +248,10 @@ def _run_once(
             HealthCheck.data_too_large,
             HealthCheck.filter_too_much,
         ],
-        phases=[Phase.explicit, Phase.reuse, Phase.generate] + [Phase.shrink] * shrink,
-        verbosity=Verbosity.verbose if count else Verbosity.normal,
-        **PROFILES[profile],  # type: ignore[arg-type]
-    )(hypothesis_seed(seed)(check))
+        phases=[Phase.explicit, Phase.reuse, Phase.generate] + [Phase.shrink] * run.shrink,
+        verbosity=Verbosity.verbose if run.count else Verbosity.normal,
+        **PROFILES[run.profile],  # type: ignore[arg-type]
+    )(hypothesis_seed(run.seed)(check))
 
     refused = _refuse_unsupported(check, guard)
 
@@ -265,7 +266,7 @@ def _run_once(
         torch.random.fork_rng(devices=[]),
         _captured(result),
     ):
-        seed_torch(seed)
+        seed_torch(run.seed)
         try:
             configured()
         except Unsatisfiable:  # every example was refused: the library cannot take them
@@ -278,7 +279,7 @@ def _run_once(
             _fault(result, err)
             lines += getattr(err, "__notes__", [])  # Hypothesis adds the falsifying example here
     result.seconds = time.perf_counter() - start
-    if count:  # verbose mode reports each example as it runs
+    if run.count:  # verbose mode reports each example as it runs
         result.examples = sum(str(line).startswith(_EXAMPLE_LINES) for line in lines)
         lines = [line for line in lines if not str(line).startswith(_EXAMPLE_LINES)]
     result.refused = len(refused)
@@ -289,9 +290,9 @@ def _run_once(
         result.outcome, result.reason = "convention", difference
     if result.outcome == "fail":
         result.counterexample = "\n".join(line for line in lines if line.strip())
-        result.reproduce = reproduce
-        if on_failure is not None:
-            on_failure(result, list(guard.recorded), ctx)
+        result.reproduce = run.reproduce
+        if run.on_failure is not None:
+            run.on_failure(result, list(guard.recorded), ctx)
     return result
 
 

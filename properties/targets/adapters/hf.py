@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from transformer_spec.properties.targets.adapters.language_model import generate_tokens
 from transformer_spec.properties.targets.protocols import (
     Conventions,
     ModelKind,
@@ -257,21 +258,16 @@ class GeneratingHFModel(HFModel):
             batch = 1 if src is None else src.shape[0]
             device = self.net.device if src is None else src.device
             prompt = torch.full((batch, 1), START, dtype=torch.long, device=device)
-        out = prompt
-        done = torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
-        for _ in range(max_new_tokens):
-            last = self.logits(out, src)[:, -1]
-            if sample:
-                probs = torch.softmax(last.double(), dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
-            else:
-                nxt = last.argmax(dim=-1)
-            nxt = nxt.masked_fill(done, PAD)
-            out = torch.cat([out, nxt[:, None]], dim=1)
-            done = done | (nxt == END)
-            if bool(done.all()):
-                break
-        return out
+        return generate_tokens(
+            self.logits,
+            prompt,
+            src,
+            max_new_tokens,
+            sample=sample,
+            generator=generator,
+            end_id=END,
+            filler=PAD,
+        )
 
 
 def _remove_positions(net: nn.Module) -> None:

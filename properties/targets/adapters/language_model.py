@@ -218,20 +218,16 @@ class LanguageModel:
             n = 1 if src is None else src.shape[0]
             prompt = torch.full((n, 1), self.start_id, dtype=torch.long, device=self.spec.device)
         filler = self.end_id if self.pad_id is None else self.pad_id
-        out, done = prompt, torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
-        for _ in range(max_new_tokens):
-            last = self.logits(out, src)[:, -1].double()
-            if sample:
-                probs = torch.softmax(last, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
-            else:
-                nxt = last.argmax(dim=-1)
-            nxt = torch.where(done, torch.full_like(nxt, filler), nxt)
-            out = torch.cat([out, nxt[:, None]], dim=1)
-            done = done | (nxt == self.end_id)
-            if bool(done.all()):
-                break
-        return out
+        return generate_tokens(
+            self.logits,
+            prompt,
+            src,
+            max_new_tokens,
+            sample=sample,
+            generator=generator,
+            end_id=self.end_id,
+            filler=filler,
+        )
 
     @torch.no_grad()
     def _own_generate(
@@ -485,3 +481,34 @@ def lm_target(
         model_positional_off=positional_off,
         model_fixed=fixed,
     )
+
+
+@torch.no_grad()
+def generate_tokens(
+    logits: Callable[[Tensor, Tensor | None], Tensor],
+    prompt: Tensor,
+    src: Tensor | None,
+    max_new_tokens: int,
+    *,
+    sample: bool,
+    generator: torch.Generator | None,
+    end_id: int,
+    filler: int,
+) -> Tensor:
+    """The harness's own generation loop, for models that bring none (or one that draws from
+    the global RNG): full passes over the growing sequence, the next token the argmax or drawn
+    with `generator` from the softmax in float64; after a sequence's end_id, `filler`; done
+    when every sequence has ended."""
+    out, done = prompt, torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
+    for _ in range(max_new_tokens):
+        last = logits(out, src)[:, -1].double()
+        if sample:
+            nxt = torch.multinomial(torch.softmax(last, dim=-1), 1, generator=generator)[:, 0]
+        else:
+            nxt = last.argmax(dim=-1)
+        nxt = torch.where(done, torch.full_like(nxt, filler), nxt)
+        out = torch.cat([out, nxt[:, None]], dim=1)
+        done = done | (nxt == end_id)
+        if bool(done.all()):
+            break
+    return out
