@@ -301,9 +301,10 @@ property:
 
 ## The run
 
-The test command is every property, `ci` profile, on three cells: `reference-math` float32,
-`reference-fused` float32 (the fused path: torch SDPA, its causal kernel) and
-`reference-math` bfloat16 (the low-precision branches). Items run fastest first
+The test command is every property, `ci` profile, on four cells: `reference-math` float32,
+`reference-fused` float32 (the fused path: torch SDPA, its causal kernel),
+`reference-math` bfloat16 (the low-precision branches) and `reference-top-left` float32 (the
+causal mask's top-left branch). Items run fastest first
 (tools/mutation_conftest.py), so a killed mutant costs little; a survivor costs every item
 that reaches its function. Columns: *line never run* counts the mutants mutmut would make on
 lines the suite never executes (not generated); *incompetent* are generated mutants no test

@@ -4,8 +4,9 @@ staged tree as tests/test_suite.py; mutmut then runs, for each mutant, only the 
 run reached the mutated function, and stops at the first failure.
 
 The cells are what reaches every path of the reference: the math path in float32, the fused
-path (torch SDPA) in float32, and the math path in bfloat16 (the low-precision branches:
-float32 statistics, softmax and sampling). float64 takes no branch of its own.
+path (torch SDPA) in float32, the math path in bfloat16 (the low-precision branches:
+float32 statistics, softmax and sampling), and the math path declaring top-left causal
+alignment (attention and multi-head levels). float64 takes no branch of its own.
 """
 
 import functools
@@ -22,6 +23,8 @@ CELLS = [
     ("reference-math", "float32"),
     ("reference-fused", "float32"),
     ("reference-math", "bfloat16"),
+    # the causal mask's top-left branch, which the two above (bottom-right) never run
+    ("transformer_spec.properties.targets.builtin:reference_top_left", "float32"),
 ]
 
 torch.set_num_threads(1)  # forked workers: one thread each, the tool runs them in parallel
@@ -39,7 +42,7 @@ def context(target: str, dtype: str) -> Context:
 
 
 @pytest.mark.parametrize("property_id", sorted(load_all()))
-@pytest.mark.parametrize("cell", CELLS, ids=[f"{t}-{d}" for t, d in CELLS])
+@pytest.mark.parametrize("cell", CELLS, ids=[f"{t.rpartition(':')[2]}-{d}" for t, d in CELLS])
 def test_property(cell: tuple[str, str], property_id: str) -> None:
     result = run_property(
         load_all()[property_id], context(*cell), profile="ci", seed=default_seed("ci")

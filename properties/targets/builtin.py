@@ -19,7 +19,7 @@ from transformer_spec.properties.targets.protocols import (
     Target,
     seed_torch,
 )
-from transformer_spec.reference.config import Positional
+from transformer_spec.reference.config import CausalAlignment, Positional
 
 from transformer_spec import reference as R
 
@@ -27,14 +27,18 @@ from transformer_spec import reference as R
 class ReferenceAttention:
     """The reference attention function behind the harness's attention-level protocol."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, alignment: CausalAlignment = "bottom_right") -> None:
+        self.path, self.alignment = path, alignment
 
     def __call__(
         self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, causal: bool
     ) -> tuple[Tensor, Tensor | None]:
         q_len, k_len = q.shape[-2], k.shape[-2]
-        c = R.causal_mask(q_len, k_len, device=q.device) if causal else None
+        c = (
+            R.causal_mask(q_len, k_len, alignment=self.alignment, device=q.device)
+            if causal
+            else None
+        )
         full = R.combine_masks(mask, c)
         if self.path == "math":
             out, weights = R.scaled_dot_product_attention(q, k, v, mask=full)
@@ -43,9 +47,16 @@ class ReferenceAttention:
 
 
 class ReferenceMHA:
-    def __init__(self, spec: MHASpec, path: str) -> None:
+    def __init__(
+        self, spec: MHASpec, path: str, alignment: CausalAlignment = "bottom_right"
+    ) -> None:
         seed_torch(spec.seed)
-        self.module = R.MultiHeadAttention(spec.d_model, spec.n_heads, path=path)  # type: ignore[arg-type]
+        self.module = R.MultiHeadAttention(
+            spec.d_model,
+            spec.n_heads,
+            path=path,  # type: ignore[arg-type]
+            causal_alignment=alignment,
+        )
         self.module.to(device=spec.device, dtype=spec.dtype).eval()
 
     @torch.no_grad()
@@ -404,6 +415,27 @@ def reference_target(path: str) -> Target:
         layer_kinds=("encoder", "decoder", "decoder_only"),
         layer_norms=("post", "pre"),
         vocabulary=ReferenceVocabulary,
+    )
+
+
+def reference_top_left() -> Target:
+    """The reference's math path declaring top-left causal alignment, the causal mask's other
+    branch, which the two built-in targets (bottom-right) never run: attention and multi-head
+    levels (the models align bottom-right). Not a table target; the mutation run checks it
+    (tools/mutation_suite.py), and so can anyone as
+    `transformer_spec.properties.targets.builtin:reference_top_left`."""
+    return Target(
+        name="reference-top-left",
+        description="transformer_spec.reference, math path, causal_alignment='top_left'",
+        conventions=Conventions(
+            causal_alignment="top_left",
+            explanations={
+                "causal_alignment": "query i sees keys 0..i (torch SDPA's is_causal): the "
+                "reference's other causal mask, run here so that it is checked"
+            },
+        ),
+        attention=ReferenceAttention("math", "top_left"),
+        mha=lambda spec: ReferenceMHA(spec, "math", "top_left"),
     )
 
 
