@@ -161,3 +161,19 @@ def test_every_protocol_method_has_a_contract() -> None:
     }
     assert wanted == set(CONTRACTS)
     assert set(guard._RETURNS) <= set(CONTRACTS) and set(guard._PURE) <= set(CONTRACTS)
+
+
+def test_the_registry_and_the_kill_matrix_name_the_protocol_levels() -> None:
+    """One table of levels (targets.PROTOCOL_LEVELS, with LEVEL_FIELDS: each level's field of
+    Target): the registry's needs start with a level's field, and the kill matrix's reach
+    names only levels' fields."""
+    from dataclasses import fields
+
+    from transformer_spec.properties.harness.registry import NEEDS
+    from transformer_spec.properties.reports.kill_matrix import REACHES
+    from transformer_spec.properties.targets.protocols import LEVEL_FIELDS, PROTOCOL_LEVELS, Target
+
+    assert set(LEVEL_FIELDS) == set(PROTOCOL_LEVELS)
+    assert set(LEVEL_FIELDS.values()) <= {f.name for f in fields(Target)}
+    assert {need.split(".")[0] for need in NEEDS} == set(LEVEL_FIELDS.values())
+    assert set().union(*REACHES.values()) <= set(LEVEL_FIELDS.values())

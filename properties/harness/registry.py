@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 from transformer_spec.properties.harness.tolerance import DTYPE_NAMES, Tolerance
-from transformer_spec.properties.targets.protocols import CONVENTION_FIELDS, Target
+from transformer_spec.properties.targets.protocols import CONVENTION_FIELDS, LEVEL_FIELDS, Target
 
 # Capabilities a property can need, and why a target may lack each.
 NEEDS: dict[str, str] = {
@@ -118,29 +118,24 @@ def prop(
 def missing_need(p: Property, target: Target) -> str | None:
     """The reason `p` cannot apply to `target`, or None when it can."""
     c = target.conventions
-    have = {
-        "attention": target.attention is not None,
+    have = {field: getattr(target, field) is not None for field in LEVEL_FIELDS.values()}
+    have |= {
         "attention.weights": target.attention is not None and c.weights != "none",
         "attention.unequal_causal": c.causal_alignment is not None,
         "attention.fully_masked_policy": c.fully_masked_row != "unspecified",
-        "mha": target.mha is not None,
         "mha.weights": target.mha is not None and c.weights != "none",
         "mha.per_head_weights": target.mha is not None and c.weights == "per_head",
         "mha.cross": target.mha is not None and target.mha_inputs == "cross",
         "mha.causal": target.mha is not None and target.mha_causal != "never",
         "mha.key_padding": target.mha is not None and target.mha_key_padding,
         "mha.unequal_causal": target.mha is not None and c.causal_alignment is not None,
-        "model": target.model is not None,
         "model.positional_off": target.model is not None
         and target.model_positional_off
         and target.model_fixed is None,
-        "components": target.components is not None,
-        "layers": target.layers is not None,
         "layers.encoder": target.layers is not None and "encoder" in target.layer_kinds,
         "layers.decoder": target.layers is not None
         and bool({"decoder", "decoder_only"} & set(target.layer_kinds)),
         "layers.cross": target.layers is not None and "decoder" in target.layer_kinds,
-        "vocabulary": target.vocabulary is not None,
     }
     for kind in ("encoder_decoder", "decoder_only", "encoder_only"):
         have[f"model.{kind}"] = target.model is not None and kind in target.model_kinds

@@ -8,6 +8,7 @@ from .protocols import CONTRACTS as CONTRACTS
 from .protocols import CONVENTION_FIELDS as CONVENTION_FIELDS
 from .protocols import FIXED_MIN_LEN as FIXED_MIN_LEN
 from .protocols import FIXED_MIN_VOCAB as FIXED_MIN_VOCAB
+from .protocols import LEVEL_FIELDS as LEVEL_FIELDS
 from .protocols import MHA as MHA
 from .protocols import PROTOCOL_LEVELS as PROTOCOL_LEVELS
 from .protocols import Alignment as Alignment

@@ -540,6 +540,16 @@ PROTOCOL_LEVELS: dict[str, tuple[type, ...]] = {
     "vocabulary": (Vocabulary,),
     "components": (Components,),
 }
+# Each level's field of Target (what a target offers it with), which is also the name the
+# registry's needs and the kill matrix's reach use for the level.
+LEVEL_FIELDS: dict[str, str] = {
+    "attention": "attention",
+    "mha": "mha",
+    "model": "model",
+    "layer": "layers",
+    "vocabulary": "vocabulary",
+    "components": "components",
+}
 
 
 @dataclass(frozen=True)
