@@ -5,9 +5,11 @@ dtype, property), for the run the --ts-* options describe (a Plan, as `check` bu
         --ts-device cpu --ts-dtype bfloat16 --ts-profile ci [-n 2]
 
 --ts-target, --ts-dtype and --ts-property repeat. With pytest-xdist (`-n N`, or `--tx` for
-other machines) the items spread over workers; `transformer-spec check --jobs N` runs this
+other machines) the items spread over workers; `transformer-spec check` runs this
 session. Each item's result travels to the controller in its report's user_properties
-(RESULT), which is how `check` prints and writes its reports.
+(RESULT), which is how `check` prints and writes its reports. With --ts-mutant NAME
+(repeatable) the items are the kill matrix's instead, one per catalogue mutant, each row
+travelling back as ROW (`transformer-spec mutants`).
 
 Light at import: nothing but pytest is imported until the property tests are collected.
 """

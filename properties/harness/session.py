@@ -1,6 +1,8 @@
-"""A Plan run as one pytest session of the plugin's items, in parallel with pytest-xdist:
-`check --jobs N`. Each item's Result comes back in its report (plugin.RESULT) and is handed
-to `on_result` as it arrives; the cells are put together in the plan's order at the end.
+"""A Plan run as one pytest session of the plugin's items, in this process (one job) or over
+pytest-xdist workers: `check`, `table` and the false-alarm study (`run_plan`). Each item's
+Result comes back in its report (plugin.RESULT) and is handed to `on_item` as it arrives; the
+cells are put together in the plan's order at the end. The kill matrix is a session of
+mutant items, a row each (`run_mutants`).
 
 pytest's own output is off (`-p no:terminal`): the caller prints. Nothing is written into
 the current folder (no cache, no conftest or ini file of the user's project is read).
