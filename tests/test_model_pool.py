@@ -63,3 +63,13 @@ def test_a_model_in_use_or_hooked_is_not_handed_out() -> None:
     del second
     gc.collect()
     assert build(SPEC).model is not inner, "a model given a hook is dropped"
+
+
+def test_a_model_moved_to_another_dtype_is_not_handed_out() -> None:
+    pool = ModelPool()
+    first = ReferenceModel(SPEC, "math", pool)
+    inner = first.model
+    inner.to(torch.float64)
+    del first
+    gc.collect()
+    assert ReferenceModel(SPEC, "math", pool).model is not inner

@@ -175,7 +175,8 @@ class ModelPool:
     for the same spec. A `ci` cell builds 856 models of 340 specs; a build (95 modules,
     5 ms) costs more than putting the built weights back (1 ms). A model comes back as
     built: every parameter and buffer as built, no gradients, requires_grad on, eval mode.
-    One whose tensors changed name, shape or dtype, or that was given hooks, is dropped."""
+    One whose tensors changed name, shape, dtype or device, or that was given hooks, is
+    dropped."""
 
     def __init__(self) -> None:
         self.free: dict[_Key, list[tuple[R.AnyModel, _State]]] = {}
@@ -209,7 +210,8 @@ def _restore(model: nn.Module, built: _State) -> bool:
     """Put `model` back as built; False when it cannot be (then it is not reused)."""
     now = _tensors(model)
     same = now.keys() == built.keys() and all(
-        t.shape == built[k].shape and t.dtype == built[k].dtype for k, t in now.items()
+        (t.shape, t.dtype, t.device) == (built[k].shape, built[k].dtype, built[k].device)
+        for k, t in now.items()
     )
     hooked = any(
         m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._state_dict_hooks
