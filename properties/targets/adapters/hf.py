@@ -254,10 +254,6 @@ class GeneratingHFModel(HFModel):
         generator: torch.Generator | None,
     ) -> Tensor:
         """Full passes over the growing sequence; after a sequence's <END>, <PAD>."""
-        if prompt is None:
-            batch = 1 if src is None else src.shape[0]
-            device = self.net.device if src is None else src.device
-            prompt = torch.full((batch, 1), START, dtype=torch.long, device=device)
         return generate_tokens(
             self.logits,
             prompt,
@@ -265,8 +261,8 @@ class GeneratingHFModel(HFModel):
             max_new_tokens,
             sample=sample,
             generator=generator,
-            end_id=END,
-            filler=PAD,
+            ids=(START, END, PAD),
+            device=self.net.device if src is None else src.device,
         )
 
 

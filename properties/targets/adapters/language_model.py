@@ -214,9 +214,6 @@ class LanguageModel:
         sample: bool,
         generator: torch.Generator | None,
     ) -> Tensor:
-        if prompt is None:
-            n = 1 if src is None else src.shape[0]
-            prompt = torch.full((n, 1), self.start_id, dtype=torch.long, device=self.spec.device)
         filler = self.end_id if self.pad_id is None else self.pad_id
         return generate_tokens(
             self.logits,
@@ -225,8 +222,8 @@ class LanguageModel:
             max_new_tokens,
             sample=sample,
             generator=generator,
-            end_id=self.end_id,
-            filler=filler,
+            ids=(self.start_id, self.end_id, filler),
+            device=self.spec.device,
         )
 
     @torch.no_grad()
@@ -486,19 +483,24 @@ def lm_target(
 @torch.no_grad()
 def generate_tokens(
     logits: Callable[[Tensor, Tensor | None], Tensor],
-    prompt: Tensor,
+    prompt: Tensor | None,
     src: Tensor | None,
     max_new_tokens: int,
     *,
     sample: bool,
     generator: torch.Generator | None,
-    end_id: int,
-    filler: int,
+    ids: tuple[int, int, int],
+    device: torch.device,
 ) -> Tensor:
     """The harness's own generation loop, for models that bring none (or one that draws from
-    the global RNG): full passes over the growing sequence, the next token the argmax or drawn
-    with `generator` from the softmax in float64; after a sequence's end_id, `filler`; done
-    when every sequence has ended."""
+    the global RNG). `ids` are (start, end, filler). Without a prompt, each sequence (one, or
+    one per source) starts from the start id on `device`. Full passes over the growing
+    sequence, the next token the argmax or drawn with `generator` from the softmax in float64;
+    after a sequence's end id, `filler`; done when every sequence has ended."""
+    start_id, end_id, filler = ids
+    if prompt is None:
+        n = 1 if src is None else src.shape[0]
+        prompt = torch.full((n, 1), start_id, dtype=torch.long, device=device)
     out, done = prompt, torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
     for _ in range(max_new_tokens):
         last = logits(out, src)[:, -1].double()
