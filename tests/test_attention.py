@@ -133,3 +133,40 @@ def test_math_and_fused_paths_agree(device: str, dtype: torch.dtype) -> None:
     ]
     assert err_fused <= 4 * err_math + floor
     assert err_math <= 4 * err_fused + floor
+
+
+@pytest.mark.parametrize("path", ["math", "fused"])
+def test_an_explicit_scale_replaces_one_over_sqrt_dk(path: str) -> None:
+    # No target protocol passes `scale`; the reference's own API takes it.
+    q, k, v = (torch.randn(1, 2, 3, 4, dtype=torch.float64) for _ in range(3))
+    weights = torch.softmax(q @ k.transpose(-2, -1) * 0.3, dim=-1)
+    assert torch.allclose(R.attention_scores(q, k, scale=0.3), q @ k.transpose(-2, -1) * 0.3)
+    if path == "math":
+        out = R.scaled_dot_product_attention(q, k, v, scale=0.3)[0]
+    else:
+        out = R.fused_attention(q, k, v, scale=0.3)
+    torch.testing.assert_close(out, weights @ v)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_softmax_is_taken_in_float32_and_rounded_once(dtype: torch.dtype) -> None:
+    # Inside the tolerance a correct kernel is allowed, so no property sees it: checked exactly.
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 7, 8).to(dtype) for _ in range(3))
+    weights = R.scaled_dot_product_attention(q, k, v)[1]
+    scores = R.attention_scores(q, k)
+    assert weights.dtype == dtype
+    assert torch.equal(weights, torch.softmax(scores.float(), dim=-1).to(dtype))
+
+
+def test_float64_softmax_stays_in_float64() -> None:
+    q, k, v = (torch.randn(1, 3, 4, dtype=torch.float64) for _ in range(3))
+    weights = R.scaled_dot_product_attention(q, k, v)[1]
+    assert torch.equal(weights, torch.softmax(R.attention_scores(q, k), dim=-1))
+
+
+def test_masks_are_made_on_the_device_asked_for() -> None:
+    # The meta device stands in for a GPU: a mask built on the CPU instead would show.
+    assert R.causal_mask(3, 4, device=torch.device("meta")).device.type == "meta"
+    keep = torch.ones(2, 3, dtype=torch.bool, device="meta")
+    assert R.padding_mask(keep).device.type == "meta"

@@ -128,3 +128,12 @@ def test_feed_forward_is_two_linear_maps_around_a_nonlinearity(act: str) -> None
     out = ffn(x)
     assert out.shape == x.shape  # d_ff -> d_model: the output is as wide as the input
     torch.testing.assert_close(out, hidden @ ffn.W_2.weight.T + ffn.W_2.bias, rtol=0, atol=1e-12)
+
+
+def test_attention_projections_have_biases_unless_told_not_to() -> None:
+    # The reference targets always build with biases; the spec allows both.
+    with_bias, without = R.MultiHeadAttention(8, 2), R.MultiHeadAttention(8, 2, bias=False)
+    for name in ("W_Q", "W_K", "W_V", "W_O"):
+        assert getattr(with_bias, name).bias is not None
+        assert getattr(without, name).bias is None
+    assert with_bias.path == "math"  # the default path

@@ -345,3 +345,14 @@ def test_right_padding_of_the_source_is_invisible(shape: str) -> None:
         torch.testing.assert_close(model(padded, tgt), model(src, tgt), rtol=0, atol=1e-5)
     else:
         torch.testing.assert_close(model(padded)[:, :5], model(src), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
+def test_probabilities_of_any_shape_are_a_float32_softmax_rounded_once(dtype: torch.dtype) -> None:
+    # Sampling passes float32 (batch, vocab) logits only, so no property sees these branches.
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 11).to(dtype)
+    p = R.probabilities(logits)
+    acc = torch.float32 if dtype != torch.float64 else torch.float64
+    assert p.dtype == dtype
+    assert torch.equal(p, torch.softmax(logits.to(acc), dim=-1).to(dtype))

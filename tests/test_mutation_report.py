@@ -24,7 +24,14 @@ def _load() -> ModuleType:
 M = _load()
 
 ROWS = [
-    {"file": "masks.py", "function": "causal_mask", "change": "- a | + b", "status": "killed"},
+    {
+        "file": "masks.py",
+        "function": "causal_mask",
+        "change": "- a | + b",
+        "status": "killed",
+        "killer": "tests/test_bad_inputs.py::test_x",
+        "tier": "bad input",
+    },
     {"file": "masks.py", "function": "causal_mask", "change": "- c | + d", "status": "timeout"},
     {"file": "masks.py", "function": "check_mask", "change": "- e | + f", "status": "survived"},
     {"file": "masks.py", "function": "check_mask", "change": "- g | + h", "status": "no tests"},
@@ -34,7 +41,14 @@ ROWS = [
         "change": "- i | + j",
         "status": "survived",
     },
-    {"file": "norm.py", "function": "LayerNorm.forward", "change": "- k | + l", "status": "killed"},
+    {
+        "file": "norm.py",
+        "function": "LayerNorm.forward",
+        "change": "- k | + l",
+        "status": "killed",
+        "killer": "tests/test_suite.py::test_property[x]",
+        "tier": "property",
+    },
 ]
 
 
@@ -46,10 +60,14 @@ def test_score_leaves_out_equivalent_and_incompetent_mutants() -> None:
     entries = [entry("check_mask", "- e | + f", "equivalent")]
     text = M.render(ROWS, entries, unreached={"masks.py": 5}, header="# head")
     # masks.py: 4 generated, 1 killed + 1 timeout of 2 competent non-equivalent = 100%
-    assert "| masks.py | 5 | 4 | 1 | 0 | 1 | 1 | 0 | 0 | 1 | 100.0% |" in text
-    # norm.py: one survivor, unexplained
-    assert "| norm.py | 0 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 50.0% |" in text
+    # (the killed one first by a bad-input test)
+    assert "| masks.py | 5 | 4 | 1 | 0 | 1 | 1 | 0 | 0 | 1 | 1 | 0 | 0 | 100.0% |" in text
+    # norm.py: one survivor, unexplained; the killed one first by a property
+    assert "| norm.py | 0 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 1 | 0 | 50.0% |" in text
     assert "3 of 4 competent, non-equivalent mutants detected = **75.0%**" in text
+    # 4 competent, 1 first by a bad-input test: the properties detect 1 of the other 3
+    assert "of the other 3 competent, non-equivalent mutants the properties detect 1 = " in text
+    assert "**33.3%** (0 more fail only a unit test, 1 timed out)" in text
     assert "Leaving out also the 0 survivors" in text
     unseeable = [*entries, entry("LayerNorm.forward", "- i | + j", "unseeable", file="norm.py")]
     assert "leaves out: 3 of 3 = **100.0%**" in M.render(ROWS, unseeable, unreached={}, header="")

@@ -28,3 +28,9 @@ def test_pad_batch_keeps_every_sequence_and_pads_on_the_right() -> None:
 def test_pad_batch_refuses_empty_input() -> None:
     with pytest.raises(ValueError, match="sequences"):
         R.Vocabulary([]).pad_batch([[]])
+
+
+def test_pad_batch_puts_the_batch_on_the_device_asked_for() -> None:
+    vocab = R.Vocabulary(["a", "b"])
+    batch = vocab.pad_batch([vocab.encode("a b"), vocab.encode("b")], device="meta")
+    assert batch.device.type == "meta" and batch.dtype == torch.long

@@ -42,6 +42,7 @@ COLUMN = {
 }
 COLUMNS = ["killed", "survived", "timeout", "incompetent", "not run", "other"]
 KINDS = ("equivalent", "unseeable", "cell", "open", "gap")
+TIERS = ("bad input", "property", "unit test")  # the test command's, in order
 
 MUTMUT_CONFIG = """\
 [tool.mutmut]
@@ -55,7 +56,20 @@ process_isolation = "forkserver"
 
 [tool.pytest.ini_options]
 addopts = []
+markers = ["unchecked: bad-input tests (the first tier)", "slow: not in the test command"]
 """
+
+# The reference's own unit tests, after the properties in the test command (see
+# tools/mutation_conftest.py): its bad-input tests and its structure tests among them.
+UNIT_TESTS = [
+    "test_attention.py",
+    "test_bad_inputs.py",
+    "test_embedding.py",
+    "test_layers.py",
+    "test_model.py",
+    "test_positional.py",
+    "test_vocabulary.py",
+]
 
 
 def stage(folder: Path) -> None:
@@ -66,9 +80,14 @@ def stage(folder: Path) -> None:
     shutil.copytree(ROOT / "src" / "transformer_spec", package, ignore=ignore)
     for name in ("reference", "properties", "spec"):
         shutil.copytree(ROOT / name, package / name, ignore=ignore)
-    (folder / "tests").mkdir()
-    shutil.copy(ROOT / "tools" / "mutation_suite.py", folder / "tests" / "test_suite.py")
-    shutil.copy(ROOT / "tools" / "mutation_conftest.py", folder / "tests" / "conftest.py")
+    tests = folder / "tests"
+    tests.mkdir()
+    (tests / "__init__.py").write_text("")
+    shutil.copy(ROOT / "tools" / "mutation_suite.py", tests / "test_suite.py")
+    shutil.copy(ROOT / "tools" / "mutation_conftest.py", tests / "conftest.py")
+    shutil.copy(ROOT / "tests" / "conftest.py", tests / "project_conftest.py")
+    for name in UNIT_TESTS:
+        shutil.copy(ROOT / "tests" / name, tests / name)
     # Everything but reference/ reaches mutmut's copy through also_copy.
     also = sorted(
         p.relative_to(folder).as_posix() for p in package.iterdir() if p.name != "reference"
@@ -87,6 +106,7 @@ def export(folder: Path) -> None:
     from mutmut.utils.file_utils import walk_mutatable_files
 
     os.chdir(folder)
+    killers = first_killers(folder / "mutants" / "killers.jsonl")
     rows = []
     unreached = {}
     for path in walk_mutatable_files():
@@ -104,10 +124,28 @@ def export(folder: Path) -> None:
                     "change": change_of(diff),
                     "status": status_by_exit_code[code],
                     "name": name,
+                    **(killers.get(name, {}) if code_kills(code) else {}),
                 }
             )
     results = {"mutants": rows, "unreached": unreached}
     Path("results.json").write_text(json.dumps(results, indent=1) + "\n")
+
+
+def code_kills(code: int | None) -> bool:
+    from mutmut.stats import status_by_exit_code
+
+    return status_by_exit_code[code] == "killed"
+
+
+def first_killers(path: Path) -> dict[str, dict[str, str]]:
+    """Each killed mutant's first failing item and its tier, from the test command's log
+    (tools/mutation_conftest.py); a mutant run twice keeps its last run's."""
+    found: dict[str, dict[str, str]] = {}
+    lines = path.read_text().splitlines() if path.exists() else []
+    for line in lines:
+        row = json.loads(line)
+        found[row["mutant"]] = {"killer": row["test"], "tier": row["tier"]}
+    return found
 
 
 def function_of(mutant: str) -> str:
@@ -185,7 +223,7 @@ def score(counts: Counter[str]) -> tuple[float, int]:
     """(detected / competent non-equivalent mutants, that denominator): detected = killed or
     timed out; equivalent, incompetent and not-run mutants are left out."""
     left_out = ("equivalent", "incompetent", "not run")
-    competent = sum(n for column, n in counts.items() if column not in left_out)
+    competent = sum(counts[column] for column in COLUMNS if column not in left_out)
     detected = counts["killed"] + counts["timeout"]
     return (detected / competent if competent else 1.0), competent
 
@@ -209,15 +247,18 @@ def render(
         return "equivalent" if found == "survived" and kind(row) == "equivalent" else found
 
     names = [*COLUMNS, "equivalent"]
-    out = [header, "", "| file | line never run | generated | " + " | ".join(names) + " | score |"]
-    out.append("|---" * (len(names) + 4) + "|")
+    firsts = [f"first by {t}" for t in TIERS]
+    heads = " | ".join([*names, *firsts])
+    out = [header, "", f"| file | line never run | generated | {heads} | score |"]
+    out.append("|---" * (len(names) + len(firsts) + 4) + "|")
     files = sorted({r["file"] for r in rows} | set(unreached))
     total: Counter[str] = Counter()
     for file in [*files, "all"]:
         mine = [r for r in rows if file in ("all", r["file"])]
         counts = Counter(column(r) for r in mine)
+        counts.update(f"first by {r['tier']}" for r in mine if r.get("tier"))
         never = sum(unreached.values()) if file == "all" else unreached.get(file, 0)
-        cells = " | ".join(str(counts[c]) for c in names)
+        cells = " | ".join(str(counts[c]) for c in [*names, *firsts])
         name = "**all**" if file == "all" else file
         value, competent = score(counts)
         shown = f"{value:.1%}" if competent else "-"
@@ -228,12 +269,22 @@ def render(
     unseeable = sum(column(r) == "survived" and kind(r) == "unseeable" for r in rows)
     elsewhere = sum(column(r) == "survived" and kind(r) == "cell" for r in rows)
     inside = (detected + elsewhere) / (competent - unseeable) if competent > unseeable else 1.0
+    bad_input = total["first by bad input"]
+    by_property = total["first by property"]
+    valid = competent - bad_input
+    alone = by_property / valid if valid else 1.0
     out += [
         "",
         f"Score: {detected} of {competent} competent, non-equivalent "
         f"mutants detected = **{value:.1%}** ({total['equivalent']} equivalent, "
         f"{total['incompetent']} incompetent, {sum(unreached.values())} not generated because "
         "the suite never runs their line).",
+        "",
+        f"The properties alone: {bad_input} of the detected mutants failed a bad-input test "
+        "first (the only tier that makes invalid calls); of the other "
+        f"{valid} competent, non-equivalent mutants the properties detect {by_property} = "
+        f"**{alone:.1%}** ({total['first by unit test']} more fail only a unit test, "
+        f"{total['timeout']} timed out).",
         "",
         f"Leaving out also the {unseeable} survivors no property of the spec can see (input",
         "validation, error messages, arguments no target protocol passes; each has its reason",
