@@ -132,11 +132,11 @@ def mutation(session: nox.Session) -> None:
     _run(session, "python", "tools/mutation_report.py", "stage")
     stage = Path("build") / "mutation"
     command = ["mutmut", "run", "--max-children", str(os.cpu_count() or 2), *session.posargs]
+    mutmut = str(Path(_bin("mutmut")).resolve())  # before the chdir: _bin is relative
     load = os.getloadavg()
     start = time.monotonic()
     with session.chdir(stage):
         # One torch thread per forked worker: mutmut runs the workers in parallel.
-        mutmut = str(Path(_bin("mutmut")).resolve())
         session.run(mutmut, *command[1:], external=True, env={"OMP_NUM_THREADS": "1"})
     wall = time.monotonic() - start
     run = {
