@@ -170,3 +170,11 @@ def test_masks_are_made_on_the_device_asked_for() -> None:
     assert R.causal_mask(3, 4, device=torch.device("meta")).device.type == "meta"
     keep = torch.ones(2, 3, dtype=torch.bool, device="meta")
     assert R.padding_mask(keep).device.type == "meta"
+
+
+def test_fused_attention_takes_three_dimensional_inputs_with_a_mask() -> None:
+    # (batch, n, d) with k_len != d_k: the mask is checked against (batch, q, k).
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 4)
+    mask = torch.ones(3, 5, dtype=torch.bool).tril()
+    out = R.fused_attention(q, k, v, mask=mask)
+    torch.testing.assert_close(out, R.scaled_dot_product_attention(q, k, v, mask=mask)[0])

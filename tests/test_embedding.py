@@ -50,3 +50,8 @@ def test_pretrained_matrix_can_be_frozen() -> None:
     emb = R.TokenEmbedding(5, 4)
     emb.load_pretrained(torch.ones(5, 4), freeze=True)
     assert not emb.M.requires_grad
+
+
+def test_one_hot_has_a_column_for_every_id_even_unused_ones() -> None:
+    M = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(R.one_hot_embed(torch.tensor([[0, 1]]), M), M[None, :2])

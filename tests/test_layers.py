@@ -137,3 +137,64 @@ def test_attention_projections_have_biases_unless_told_not_to() -> None:
         assert getattr(with_bias, name).bias is not None
         assert getattr(without, name).bias is None
     assert with_bias.path == "math"  # the default path
+
+
+def test_layer_norm_applies_its_gain_and_bias() -> None:
+    # A freshly built LayerNorm has gain 1 and bias 0, where `* gain + bias` and its
+    # mistakes agree; trained values do not.
+    ln = R.LayerNorm(4).double()
+    with torch.no_grad():
+        ln.gain.copy_(torch.tensor([2.0, 3.0, 0.5, -1.0]))
+        ln.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))
+    x = torch.randn(3, 4, dtype=torch.float64)
+    want = torch.nn.functional.layer_norm(x, (4,), ln.gain, ln.bias, eps=1e-5)
+    torch.testing.assert_close(ln(x), want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_layer_norm_statistics_are_float32(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    x = (torch.randn(4, 64) * 30 + 100).to(dtype)  # a large mean: low-precision stats lose it
+    xs = x.float()
+    mean, var = xs.mean(-1, keepdim=True), xs.var(-1, keepdim=True, unbiased=False)
+    want = ((xs - mean) * torch.rsqrt(var + 1e-5)).to(dtype)
+    assert torch.equal(R.LayerNorm(64).to(dtype)(x), want)
+
+
+@pytest.mark.parametrize("placement", ["post", "pre"])
+def test_residual_adds_the_sublayer_output_and_uses_its_eps(placement: str) -> None:
+    # spec: NORM-RESIDUAL. The sublayer here is x -> 2x, so a subtraction would show.
+    res = R.Residual(2, placement=placement, eps=3.0, dropout=0.0).double()  # type: ignore[arg-type]
+    x = torch.tensor([[[1.0, -1.0]]], dtype=torch.float64)  # mean 0, variance 1
+    out = res(x, lambda y: 2 * y)
+    # LayerNorm with eps 3: y / sqrt(1 + 3) = y / 2 when the variance of y is 1
+    want = x + 2 * (x / 2) if placement == "pre" else 3 * x / 12.0**0.5
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-12)
+
+
+def test_layers_are_built_as_the_config_says() -> None:
+    cfg = R.TransformerConfig(
+        vocab_size=11, d_model=8, n_heads=2, d_ff=16, n_encoder_layers=0, n_decoder_layers=1,
+        shape="decoder_only", bias=False, activation="gelu", attention_path="fused",
+        norm="pre", layer_norm_eps=0.25,
+    )  # fmt: skip
+    model = R.build_model(cfg)
+    assert isinstance(model, R.DecoderOnlyModel)
+    layer = model.decoder.layers[0]
+    assert isinstance(layer, R.DecoderLayer) and layer.cross_attn is None
+    assert isinstance(layer.self_attn, R.MultiHeadAttention)
+    assert layer.self_attn.path == "fused" and layer.self_attn.W_Q.bias is None
+    assert isinstance(layer.ffn, R.FeedForward) and layer.ffn.W_1.bias is None
+    x = torch.randn(5)
+    assert torch.equal(layer.ffn.act(x), torch.nn.functional.gelu(x))
+    assert isinstance(model.decoder.final_norm, R.LayerNorm)
+    assert model.decoder.final_norm.eps == 0.25
+    assert all(r.norm.eps == 0.25 for r in layer.sublayers)
+    post = R.build_model(R.TransformerConfig(**{**vars(cfg), "norm": "post"}))
+    assert isinstance(post, R.DecoderOnlyModel) and post.decoder.final_norm is None
+
+
+def test_a_decoder_has_cross_attention_unless_told_not_to() -> None:
+    cfg = R.TransformerConfig(vocab_size=11, d_model=8, n_heads=2, d_ff=16)
+    assert R.DecoderLayer(cfg).cross_attn is not None
+    assert all(layer.cross_attn is not None for layer in R.Decoder(cfg).layers)

@@ -30,8 +30,18 @@ def test_gpt2_small_has_exactly_124_439_808_parameters() -> None:
     assert model.unembed.W.weight is model.embed.tokens.M  # tied
 
 
+def test_gpt2_small_preset_fields() -> None:
+    cfg = R.gpt2_small_config(max_len=512)  # overrides apply
+    assert (cfg.vocab_size, cfg.n_heads, cfg.d_ff, cfg.max_len) == (50257, 12, 3072, 512)
+    assert (cfg.positional, cfg.norm, cfg.activation) == ("learned", "pre", "gelu_tanh")
+    assert cfg.tie_unembedding is True
+    assert cfg.unembedding_bias is False and cfg.scale_embedding is False
+
+
 def test_base_preset_is_the_original_model() -> None:
     # spec: ARCH-ORIGINAL-CONFIG, MHA-DMODEL-EQ-H-DK
+    assert R.base_config().vocab_size == 37000  # the paper's shared English-German BPE
+    assert R.base_config(d_model=256).d_model == 256  # overrides apply
     cfg = R.base_config()
     assert (cfg.n_encoder_layers, cfg.n_decoder_layers, cfg.d_model, cfg.n_heads, cfg.d_ff) == (
         6,
@@ -289,7 +299,7 @@ def test_loss_ignores_padding_labels() -> None:
 
 def test_loss_refuses_a_batch_of_only_padding() -> None:
     model = R.build_model(tiny_config("decoder_only"))
-    with pytest.raises(ValueError, match="tokens: every label is <PAD>"):
+    with pytest.raises(ValueError, match=r"^tokens: every label is <PAD>"):
         R.teacher_forced_loss(model, torch.tensor([[5, 0, 0]]))
 
 
@@ -356,3 +366,110 @@ def test_probabilities_of_any_shape_are_a_float32_softmax_rounded_once(dtype: to
     acc = torch.float32 if dtype != torch.float64 else torch.float64
     assert p.dtype == dtype
     assert torch.equal(p, torch.softmax(logits.to(acc), dim=-1).to(dtype))
+
+
+def test_padded_target_keys_get_no_self_attention_weight() -> None:
+    # Right padding under the causal mask: only the queries at <PAD> positions could see a
+    # <PAD> key, so no property of outputs at real positions shows this mask.
+    torch.manual_seed(6)
+    model = R.build_model(tiny_config()).eval()
+    assert isinstance(model, R.EncoderDecoderModel)
+    tgt = _tokens(2, 6)
+    tgt[0, 3:] = model.config.special.pad
+    layers = [layer.self_attn for layer in model.decoder.layers]
+    for attention in layers:
+        assert isinstance(attention, R.MultiHeadAttention)
+        attention.record_weights = True
+    model.decode(tgt, *model.encode(_tokens(2, 4)))
+    for attention in layers:
+        assert isinstance(attention, R.MultiHeadAttention) and attention.last_weights is not None
+        assert not attention.last_weights[0, :, :, 3:].any()
+
+
+def test_teacher_forcing_on_two_positions_and_in_low_precision() -> None:
+    torch.manual_seed(7)
+    model = R.build_model(tiny_config("decoder_only", dtype=torch.bfloat16)).eval()
+    tokens = _tokens(2, 2)
+    loss = R.teacher_forced_loss(model, tokens)
+    logits = model(tokens[:, :-1]).float()  # bfloat16 logits are scored in float32
+    assert loss.dtype == torch.float32
+    assert torch.equal(loss, torch.nn.functional.cross_entropy(logits[:, 0], tokens[:, 1]))
+
+
+def test_sampling_with_top_k_draws_from_the_k_most_probable_only() -> None:
+    torch.manual_seed(8)
+    model = R.build_model(tiny_config("decoder_only")).eval()
+    prompt = _tokens(2, 3)
+    top3 = model(prompt)[:, -1].topk(3, dim=-1).indices
+    for seed in range(20):
+        step = R.generate(
+            model,
+            prompt=prompt,
+            max_new_tokens=1,
+            sample=True,
+            top_k=3,
+            generator=torch.Generator().manual_seed(seed),
+        )[:, -1:]
+        assert (step == top3).any(dim=-1).all()
+    # top_k may be the whole vocabulary
+    R.generate(model, prompt=prompt, max_new_tokens=1, sample=True, top_k=23)
+
+
+def test_a_temperature_near_zero_samples_the_greedy_tokens() -> None:
+    torch.manual_seed(9)
+    model = R.build_model(tiny_config("decoder_only")).eval()
+    prompt = _tokens(4, 3)
+    cold = R.generate(
+        model,
+        prompt=prompt,
+        max_new_tokens=6,
+        sample=True,
+        temperature=1e-6,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert torch.equal(cold, R.generate(model, prompt=prompt, max_new_tokens=6))
+
+
+def test_generation_may_fill_the_positions_table_and_without_one_go_past_it() -> None:
+    model = R.build_model(tiny_config("decoder_only")).eval()  # max_len 24
+    assert R.generate(model, prompt=_tokens(1, 20), max_new_tokens=4).shape == (1, 24)
+    unbounded = R.build_model(tiny_config("decoder_only", positional="none", max_len=8)).eval()
+    assert R.generate(unbounded, prompt=_tokens(1, 4), max_new_tokens=10).shape == (1, 14)
+
+
+def test_the_cache_keeps_the_encoder_keys_and_values_from_the_first_step() -> None:
+    # spec: XATTN-ENCODER-ONCE. Recomputing them every step gives the same values, so only
+    # the cache's content shows whether they were kept.
+    torch.manual_seed(10)
+    model = R.build_model(tiny_config()).eval()
+    assert isinstance(model, R.EncoderDecoderModel)
+    memory = model.encode(_tokens(2, 4))
+    cache = model.new_cache()
+    model.decode(_tokens(2, 1), *memory, cache=cache)
+    kept = [(layer.cross_attn.k, layer.cross_attn.v) for layer in cache.layers]
+    assert all(k is not None and v is not None for k, v in kept)
+    model.decode(_tokens(2, 1, seed=1), *memory, cache=cache)
+    assert all(
+        layer.cross_attn.k is k and layer.cross_attn.v is v
+        for layer, (k, v) in zip(cache.layers, kept, strict=True)
+    )
+
+
+def test_config_accepts_dtype_names_and_the_smallest_concat_width() -> None:
+    for name in ("float32", "torch.float32", torch.float32):
+        assert tiny_config(dtype=name).dtype is torch.float32
+    tiny_config(positional="sinusoidal_concat", d_model=4, n_heads=1)
+    tiny_config(positional="sinusoidal_concat")  # d_model 32
+
+
+def test_a_sequence_may_fill_the_positions_table_and_without_one_go_past_it() -> None:
+    model = R.build_model(tiny_config("decoder_only")).eval()  # max_len 24
+    assert model(_tokens(1, 24)).shape == (1, 24, 23)
+    unbounded = R.build_model(tiny_config("decoder_only", positional="none", max_len=8)).eval()
+    assert unbounded(_tokens(1, 12)).shape == (1, 12, 23)
+
+
+def test_embedding_scale_follows_the_config() -> None:
+    for scaled in (True, False):
+        model = R.build_model(tiny_config(scale_embedding=scaled))
+        assert model.embed.tokens.scale == (32**0.5 if scaled else 1.0)

@@ -68,6 +68,7 @@ def test_score_leaves_out_equivalent_and_incompetent_mutants() -> None:
     # 4 competent, 1 first by a bad-input test: the properties detect 1 of the other 3
     assert "of the other 3 competent, non-equivalent mutants the properties detect 1 = " in text
     assert "**33.3%** (0 more fail only a unit test, 1 timed out)" in text
+    assert "## Detected by a unit test only: what the properties miss" in text
     assert "Leaving out also the 0 survivors" in text
     unseeable = [*entries, entry("LayerNorm.forward", "- i | + j", "unseeable", file="norm.py")]
     assert "leaves out: 3 of 3 = **100.0%**" in M.render(ROWS, unseeable, unreached={}, header="")
@@ -131,3 +132,20 @@ def test_report_main_reads_the_staged_results(
     assert M.main(["report", str(tmp_path)]) == 0
     assert out.read_text().startswith("# Mutation testing of reference/")
     assert M.main(["report", str(tmp_path / "none")]) == 2
+
+
+def test_mutants_only_a_unit_test_kills_are_listed_with_the_test() -> None:
+    row = {
+        "file": "norm.py",
+        "function": "Residual.forward",
+        "change": "- x + y | + x - y",
+        "status": "killed",
+        "killer": "tests/test_layers.py::test_residual",
+        "tier": "unit test",
+    }
+    text = M.render([row], [], unreached={}, header="")
+    assert "the properties detect 0 = **0.0%** (1 more fail only a unit test" in text
+    assert (
+        "- `norm.py` `Residual.forward` `- x + y | + x - y`: tests/test_layers.py::test_residual"
+        in text
+    )

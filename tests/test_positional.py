@@ -88,3 +88,19 @@ def test_learned_positions_are_parameters_and_none_adds_nothing() -> None:
 def test_sinusoidal_table_has_no_parameters() -> None:
     # spec: PE-FIXED
     assert not list(R.PositionalEncoding("sinusoidal", 10, 6).parameters())
+
+
+def test_concat_layout_defaults_and_timescales() -> None:
+    assert torch.equal(R.sinusoidal_concat(5, 8), R.sinusoidal_concat(5, 8, start_index=0))
+    # min_timescale 2, max 50, 4 frequencies: 2 * (50 / 2) ** (-k / 3)
+    inv = 2.0 * (50.0 / 2.0) ** (-torch.arange(4, dtype=torch.float64) / 3)
+    scaled = torch.arange(5, dtype=torch.float64)[:, None] * inv
+    want = torch.cat([scaled.sin(), scaled.cos()], dim=1)
+    got = R.sinusoidal_concat(5, 8, min_timescale=2.0, max_timescale=50.0)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+def test_a_learned_table_starts_small() -> None:
+    torch.manual_seed(0)
+    table = R.PositionalEncoding("learned", max_len=64, d_model=32).table
+    assert table is not None and 0.005 < float(table.detach().std()) < 0.02

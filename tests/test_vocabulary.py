@@ -25,8 +25,16 @@ def test_pad_batch_keeps_every_sequence_and_pads_on_the_right() -> None:
     assert batch.dtype == torch.long
 
 
+def test_units_take_ids_after_the_largest_special_id_in_order() -> None:
+    # Gaps below a special id are not filled: ids stay stable whatever the special tokens.
+    vocab = R.Vocabulary(["a", "b", "a", "c"], special=R.SpecialTokens(unk=9))
+    assert vocab.encode("a b c") == [10, 11, 12] and len(vocab) == 13
+    assert vocab.encode(["a", "c"]) == vocab.encode("a c")  # pre-split units
+    assert vocab.decode([5, 99, 10]) == ["<UNK>", "<UNK>", "a"]  # an id with no unit
+
+
 def test_pad_batch_refuses_empty_input() -> None:
-    with pytest.raises(ValueError, match="sequences"):
+    with pytest.raises(ValueError, match=r"^sequences: expected at least one sequence"):
         R.Vocabulary([]).pad_batch([[]])
 
 

@@ -302,6 +302,16 @@ def render(
         e = by_key.get((r["file"], r["function"], r["change"]))
         status = f"{e.kind}: {e.reason}" if e else "**unexplained: a gap to close**"
         out.append(f"- `{r['file']}` `{r['function']}` `{r['change']}` ({r['status']}): {status}")
+    missed = [r for r in rows if r.get("tier") == "unit test"]
+    out += ["", "## Detected by a unit test only: what the properties miss", ""]
+    out += [
+        "Each passed every property that reaches its function and failed the named unit test of",
+        "the reference (its own API and structure, beyond what a target protocol calls).",
+        "",
+    ]
+    out += [
+        f"- `{r['file']}` `{r['function']}` `{r['change']}`: {r['killer']}" for r in missed
+    ] or ["None."]
     gaps = [e for e in entries if e.kind == "gap"]
     if gaps:
         out += ["", "## Gaps the run found, now closed", ""]
@@ -352,15 +362,28 @@ property:
 
 ## The run
 
-The test command is every property, `ci` profile, on four cells: `reference-math` float32,
-`reference-fused` float32 (the fused path: torch SDPA, its causal kernel),
-`reference-math` bfloat16 (the low-precision branches) and `reference-top-left` float32 (the
-causal mask's top-left branch). Items run fastest first
-(tools/mutation_conftest.py), so a killed mutant costs little; a survivor costs every item
-that reaches its function. Columns: *line never run* counts the mutants mutmut would make on
-lines the suite never executes (not generated); *incompetent* are generated mutants no test
-reaches; *timeout* counts as detected; the score is detected / (generated - incompetent -
-equivalent).
+The test command has three tiers, run in this order for each mutant, stopping at the first
+failure (tools/mutation_conftest.py):
+
+1. *bad input*: the reference's bad-input tests (tests/test_bad_inputs.py, the tests marked
+   `unchecked`): every caller mistake raises an error that names the argument. They make only
+   invalid calls, so they kill what no valid call can show (validation, message wording).
+2. *property*: every property, `ci` profile, on four cells: `reference-math` float32,
+   `reference-fused` float32 (the fused path: torch SDPA, its causal kernel),
+   `reference-math` bfloat16 (the low-precision branches) and `reference-top-left` float32
+   (the causal mask's top-left branch).
+3. *unit test*: the reference's other unit tests (test_attention, test_embedding,
+   test_layers, test_model, test_positional, test_vocabulary; the spec's structure clauses
+   are checked there): the reference's own API beyond what a target protocol calls
+   (an explicit `scale`, devices, the bias switch, exact low-precision rounding).
+
+Within a tier the fastest items run first, so a killed mutant costs little; a survivor costs
+every item that reaches its function. Every other mutant meets the properties before any unit
+test, so *first by property* over the mutants no bad-input test catches is what the property
+suite alone detects. Columns: *line never run* counts the mutants mutmut would make on lines
+the test command never executes (not generated); *incompetent* are generated mutants no test
+reaches; *timeout* counts as detected; *first by* says which tier failed first for each killed
+mutant; the score is detected / (generated - incompetent - equivalent).
 """
 
 
