@@ -277,10 +277,37 @@ def test_token_errors_name_the_argument_of_each_entry_point(shape: str, argument
 
 
 @pytest.mark.unchecked
-@pytest.mark.parametrize(("tokens", "shape"), [([5, 6, 7], r"\(3,\)"), ([[5]], r"\(1, 1\)")])
-def test_teacher_forcing_needs_two_positions(tokens: list[object], shape: str) -> None:
+@pytest.mark.parametrize(
+    ("tokens", "shape"),
+    [(torch.tensor([5, 6, 7]), r"\(3,\)"), (torch.tensor([[5]]), r"\(1, 1\)"), ([[5, 6]], "list")],
+)
+def test_teacher_forcing_needs_two_positions(tokens: object, shape: str) -> None:
     model = R.build_model(tiny_config("decoder_only"))
     with pytest.raises(
         ValueError, match=rf"^tokens: expected \(batch, seq\) with seq >= 2, got {shape}"
     ):
-        R.teacher_forced_loss(model, torch.tensor(tokens))
+        R.teacher_forced_loss(model, tokens)  # type: ignore[arg-type]
+
+
+@pytest.mark.unchecked
+@pytest.mark.parametrize("argument", ["q", "k", "v"])
+def test_attention_inputs_must_be_floating_point(argument: str) -> None:
+    qkv = {name: torch.randn(1, 3, 4) for name in "qkv"}
+    qkv[argument] = torch.ones(1, 3, 4, dtype=torch.long)
+    with pytest.raises(TypeError, match=rf"^{argument}: expected a floating-point Tensor"):
+        R.scaled_dot_product_attention(qkv["q"], qkv["k"], qkv["v"])
+
+
+@pytest.mark.unchecked
+@pytest.mark.parametrize("path", ["math", "fused"])
+def test_attention_inputs_must_fit_together(path: str) -> None:
+    attend = R.scaled_dot_product_attention if path == "math" else R.fused_attention
+    q = torch.randn(2, 3, 4)
+    with pytest.raises(ValueError, match=r"^k: last dim 5 must equal q's d_k=4"):
+        attend(q, torch.randn(2, 6, 5), torch.randn(2, 6, 4))
+    with pytest.raises(ValueError, match=r"^v: shape \(2, 5, 4\) must match k's \(2, 6, 4\)"):
+        attend(q, torch.randn(2, 6, 4), torch.randn(2, 5, 4))
+    with pytest.raises(TypeError, match=r"^q, k, v: dtypes differ"):
+        attend(q, q.double(), q)
+    with pytest.raises(TypeError, match=r"^q, k, v: dtypes differ"):
+        attend(q, q, q.double())

@@ -55,3 +55,12 @@ def test_pretrained_matrix_can_be_frozen() -> None:
 def test_one_hot_has_a_column_for_every_id_even_unused_ones() -> None:
     M = torch.randn(5, 3, dtype=torch.float64)
     torch.testing.assert_close(R.one_hot_embed(torch.tensor([[0, 1]]), M), M[None, :2])
+
+
+def test_initial_scale_of_the_matrix() -> None:
+    # std 0.02 (GPT-2), or d_model ** -0.5 when the lookup is scaled by sqrt(d_model), so that
+    # scaled rows start with unit variance (the paper's shared-matrix convention).
+    torch.manual_seed(0)
+    plain, scaled = R.TokenEmbedding(2000, 64), R.TokenEmbedding(2000, 64, scale=True)
+    assert abs(float(plain.M.detach().std()) - 0.02) < 0.001
+    assert abs(float(scaled.M.detach().std()) - 64**-0.5) < 0.005

@@ -7,7 +7,7 @@ import pytest
 import torch
 import transformer_spec.reference as R
 
-from .conftest import DTYPES
+from .conftest import DTYPES, tiny_config
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -184,7 +184,8 @@ def test_layers_are_built_as_the_config_says() -> None:
     assert isinstance(layer, R.DecoderLayer) and layer.cross_attn is None
     assert isinstance(layer.self_attn, R.MultiHeadAttention)
     assert layer.self_attn.path == "fused" and layer.self_attn.W_Q.bias is None
-    assert isinstance(layer.ffn, R.FeedForward) and layer.ffn.W_1.bias is None
+    assert isinstance(layer.ffn, R.FeedForward)
+    assert layer.ffn.W_1.bias is None and layer.ffn.W_2.bias is None
     x = torch.randn(5)
     assert torch.equal(layer.ffn.act(x), torch.nn.functional.gelu(x))
     assert isinstance(model.decoder.final_norm, R.LayerNorm)
@@ -198,3 +199,29 @@ def test_a_decoder_has_cross_attention_unless_told_not_to() -> None:
     cfg = R.TransformerConfig(vocab_size=11, d_model=8, n_heads=2, d_ff=16)
     assert R.DecoderLayer(cfg).cross_attn is not None
     assert all(layer.cross_attn is not None for layer in R.Decoder(cfg).layers)
+
+
+def test_a_cached_step_is_bottom_right_aligned_whatever_the_module_declares() -> None:
+    # Decoding one query against every cached key: a top-left mask would hide all but one.
+    torch.manual_seed(1)
+    mha = R.MultiHeadAttention(8, 2, causal_alignment="top_left").double()
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    full = mha(x, causal=True)[0]
+    cache = R.LayerCache()
+    steps = [mha(x[:, i : i + 1], causal=True, cache=cache)[0] for i in range(5)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=0, atol=1e-12)
+
+
+def test_weights_come_back_only_when_asked_for() -> None:
+    math_path, fused = R.MultiHeadAttention(8, 2), R.MultiHeadAttention(8, 2, path="fused")
+    x = torch.randn(1, 3, 8)
+    assert math_path(x)[1] is None and math_path(x, need_weights=True)[1] is not None
+    fused.record_weights = True  # the fused path computes none to record
+    assert fused(x)[1] is None and fused.last_weights is None
+
+
+def test_a_fixed_positions_table_is_not_saved_with_the_weights() -> None:
+    # It is derived from the config; a learned one is a parameter and is saved.
+    assert not any("table" in k for k in R.build_model(tiny_config()).state_dict())
+    learned = R.build_model(tiny_config(positional="learned"))
+    assert any("table" in k for k in learned.state_dict())

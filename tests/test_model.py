@@ -465,6 +465,9 @@ def test_config_accepts_dtype_names_and_the_smallest_concat_width() -> None:
 def test_a_sequence_may_fill_the_positions_table_and_without_one_go_past_it() -> None:
     model = R.build_model(tiny_config("decoder_only")).eval()  # max_len 24
     assert model(_tokens(1, 24)).shape == (1, 24, 23)
+    encoder = R.build_model(tiny_config("encoder_only")).eval()
+    assert isinstance(encoder, R.EncoderOnlyModel)
+    assert encoder.encode(_tokens(1, 24)).shape == (1, 24, 32)
     unbounded = R.build_model(tiny_config("decoder_only", positional="none", max_len=8)).eval()
     assert unbounded(_tokens(1, 12)).shape == (1, 12, 23)
 

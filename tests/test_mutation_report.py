@@ -65,9 +65,10 @@ def test_score_leaves_out_equivalent_and_incompetent_mutants() -> None:
     # norm.py: one survivor, unexplained; the killed one first by a property
     assert "| norm.py | 0 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 1 | 0 | 50.0% |" in text
     assert "3 of 4 competent, non-equivalent mutants detected = **75.0%**" in text
-    # 4 competent, 1 first by a bad-input test: the properties detect 1 of the other 3
-    assert "of the other 3 competent, non-equivalent mutants the properties detect 1 = " in text
-    assert "**33.3%** (0 more fail only a unit test, 1 timed out)" in text
+    # 4 competent, 1 first by a bad-input test, none only by a unit test: at most 3 of 3
+    assert "First failures: 1 a bad-input test, 1 a property, 0 only a unit test (1 timed" in text
+    assert "Of the other 3 competent, non-equivalent mutants" in text
+    assert "the properties detect 1 (**33.3%**); the unit tests kill 0 of the rest" in text
     assert "## Detected by a unit test only: what the properties miss" in text
     assert "Leaving out also the 0 survivors" in text
     unseeable = [*entries, entry("LayerNorm.forward", "- i | + j", "unseeable", file="norm.py")]
@@ -144,7 +145,7 @@ def test_mutants_only_a_unit_test_kills_are_listed_with_the_test() -> None:
         "tier": "unit test",
     }
     text = M.render([row], [], unreached={}, header="")
-    assert "the properties detect 0 = **0.0%** (1 more fail only a unit test" in text
+    assert "the properties detect 0 (**0.0%**); the unit tests kill 1 of the rest" in text
     assert (
         "- `norm.py` `Residual.forward` `- x + y | + x - y`: tests/test_layers.py::test_residual"
         in text

@@ -6,9 +6,9 @@ first failure): the reference's bad-input tests (marked `unchecked`: they assert
 error messages, so they run with the run-time shape checker off), then the property suite
 (tests/test_suite.py), then the reference's other unit tests (its structure tests among
 them). Within a tier the fastest items run first; the durations are mutmut's own, from its
-stats run (mutmut-stats.json in the working folder). Bad-input tests make only invalid calls,
-so they can kill only what valid calls cannot reveal; every other mutant meets the properties
-before any unit test, which is what lets the report say what the properties alone detect.
+stats run (mutmut-stats.json in the working folder). Bad-input tests go first because they
+are the cheapest; the unit tests go after every property, so a mutant only a unit test kills
+is one the properties miss, which the report lists.
 
 Each mutant's first failing item is appended to killers.jsonl beside the tests folder, for
 the report.

@@ -272,7 +272,6 @@ def render(
     bad_input = total["first by bad input"]
     by_property = total["first by property"]
     valid = competent - bad_input
-    alone = by_property / valid if valid else 1.0
     out += [
         "",
         f"Score: {detected} of {competent} competent, non-equivalent "
@@ -280,11 +279,15 @@ def render(
         f"{total['incompetent']} incompetent, {sum(unreached.values())} not generated because "
         "the suite never runs their line).",
         "",
-        f"The properties alone: {bad_input} of the detected mutants failed a bad-input test "
-        "first (the only tier that makes invalid calls); of the other "
-        f"{valid} competent, non-equivalent mutants the properties detect {by_property} = "
-        f"**{alone:.1%}** ({total['first by unit test']} more fail only a unit test, "
-        f"{total['timeout']} timed out).",
+        f"First failures: {bad_input} a bad-input test, {by_property} a property, "
+        f"{total['first by unit test']} only a unit test ({total['timeout']} timed out). "
+        "Bad-input tests run first because they are the cheapest; they build models, so they "
+        "also catch any mutant that breaks building or calling, and how many of those the "
+        "properties would catch is not measured. Of the other "
+        f"{valid} competent, non-equivalent mutants, which all met every property reaching "
+        f"their function, the properties detect {by_property} "
+        f"(**{by_property / valid if valid else 1.0:.1%}**); the unit tests kill "
+        f"{total['first by unit test']} of the rest: what the properties miss, listed below.",
         "",
         f"Leaving out also the {unseeable} survivors no property of the spec can see (input",
         "validation, error messages, arguments no target protocol passes; each has its reason",
@@ -366,24 +369,25 @@ The test command has three tiers, run in this order for each mutant, stopping at
 failure (tools/mutation_conftest.py):
 
 1. *bad input*: the reference's bad-input tests (tests/test_bad_inputs.py, the tests marked
-   `unchecked`): every caller mistake raises an error that names the argument. They make only
-   invalid calls, so they kill what no valid call can show (validation, message wording).
-2. *property*: every property, `ci` profile, on four cells: `reference-math` float32,
-   `reference-fused` float32 (the fused path: torch SDPA, its causal kernel),
-   `reference-math` bfloat16 (the low-precision branches) and `reference-top-left` float32
-   (the causal mask's top-left branch).
+   `unchecked`): every caller mistake raises an error that names the argument. They are the
+   cheapest and kill what no valid call can show (validation, message wording); they build
+   models, so they also catch mutants that break building or calling.
+2. *property*: every property, `ci` profile, without shrinking, on four cells:
+   `reference-math` float32, `reference-fused` float32 (the fused path: torch SDPA, its
+   causal kernel), `reference-math` bfloat16 (the low-precision branches) and
+   `reference-top-left` float32 (the causal mask's top-left branch).
 3. *unit test*: the reference's other unit tests (test_attention, test_embedding,
    test_layers, test_model, test_positional, test_vocabulary; the spec's structure clauses
    are checked there): the reference's own API beyond what a target protocol calls
    (an explicit `scale`, devices, the bias switch, exact low-precision rounding).
 
 Within a tier the fastest items run first, so a killed mutant costs little; a survivor costs
-every item that reaches its function. Every other mutant meets the properties before any unit
-test, so *first by property* over the mutants no bad-input test catches is what the property
-suite alone detects. Columns: *line never run* counts the mutants mutmut would make on lines
-the test command never executes (not generated); *incompetent* are generated mutants no test
-reaches; *timeout* counts as detected; *first by* says which tier failed first for each killed
-mutant; the score is detected / (generated - incompetent - equivalent).
+every item that reaches its function. A mutant first killed by a unit test passed every
+property that reaches its function: those are listed below as what the properties miss.
+Columns: *line never run* counts the mutants mutmut would make on lines the test command never
+executes (not generated); *incompetent* are generated mutants no test reaches; *timeout*
+counts as detected; *first by* says which tier failed first for each killed mutant; the score
+is detected / (generated - incompetent - equivalent).
 """
 
 
