@@ -63,6 +63,13 @@ def test_vocabulary_units_must_be_non_empty_strings(unit: object) -> None:
 
 
 @pytest.mark.unchecked
+def test_config_takes_dtype_names_too() -> None:
+    # Not a bad input, but outside the annotation (torch.dtype): runs with the checker off.
+    for name in ("float32", "torch.float32", torch.float32):
+        assert tiny_config(dtype=name).dtype is torch.float32
+
+
+@pytest.mark.unchecked
 def test_special_token_ids_are_non_negative() -> None:
     with pytest.raises(ValueError, match=r"^special\.pad: expected >= 0, got -1"):
         R.SpecialTokens(pad=-1)
