@@ -117,24 +117,19 @@ def export(folder: Path) -> None:
         unreached[path.name] = len(every) - len(data.exit_code_by_key)
         for name, code in sorted(data.exit_code_by_key.items()):
             diff = get_diff_for_mutant(name, path=path)
+            status = status_by_exit_code[code]
             rows.append(
                 {
                     "file": path.name,
                     "function": function_of(name),
                     "change": change_of(diff),
-                    "status": status_by_exit_code[code],
+                    "status": status,
                     "name": name,
-                    **(killers.get(name, {}) if code_kills(code) else {}),
+                    **(killers.get(name, {}) if status == "killed" else {}),
                 }
             )
     results = {"mutants": rows, "unreached": unreached}
     Path("results.json").write_text(json.dumps(results, indent=1) + "\n")
-
-
-def code_kills(code: int | None) -> bool:
-    from mutmut.stats import status_by_exit_code
-
-    return status_by_exit_code[code] == "killed"
 
 
 def first_killers(path: Path) -> dict[str, dict[str, str]]:
