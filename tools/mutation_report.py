@@ -367,7 +367,8 @@ failure (tools/mutation_conftest.py):
    `unchecked`): every caller mistake raises an error that names the argument. They are the
    cheapest and kill what no valid call can show (validation, message wording); they build
    models, so they also catch mutants that break building or calling.
-2. *property*: every property, `ci` profile, without shrinking, on four cells:
+2. *property*: every property, `quick` profile (10 examples each, seed 0; `ci` draws 25),
+   without shrinking, on four cells:
    `reference-math` float32, `reference-fused` float32 (the fused path: torch SDPA, its
    causal kernel), `reference-math` bfloat16 (the low-precision branches) and
    `reference-top-left` float32 (the causal mask's top-left branch).
