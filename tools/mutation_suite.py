@@ -1,7 +1,7 @@
 """The property suite as the mutation run's test command: one pytest item per
-(cell, property), quick profile, seed 0. `tools/mutation_report.py stage` copies this file into the
-staged tree as tests/test_suite.py; mutmut then runs, for each mutant, only the items whose
-run reached the mutated function, and stops at the first failure.
+(cell, property), quick profile, seed 0. `tools/mutation_report.py stage` copies this file
+into the staged tree as tests/test_suite.py; mutmut then runs, for each mutant, only the items
+whose run reached the mutated function, and stops at the first failure.
 
 The cells are what reaches every path of the reference: the math path in float32, the fused
 path (torch SDPA) in float32, the math path in bfloat16 (the low-precision branches:
