@@ -130,6 +130,13 @@ class _RMSNorm(ReferenceComponents):
         return _norm(x, (-1,), center=False)
 
 
+class _LNBiasSubtracted(ReferenceComponents):
+    """Correct at gain 1 and bias 0 (a fresh model): the bias is subtracted."""
+
+    def layer_norm_affine(self, x: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
+        return self.layer_norm(x) * gain - bias
+
+
 class _FFNMixesPositions(ReferenceComponents):
     @torch.no_grad()
     def feed_forward(self, x: Tensor) -> Tensor:
@@ -205,6 +212,10 @@ def ln_rmsnorm() -> Target:
     return _target("ln-rmsnorm", _RMSNorm)
 
 
+def ln_bias_subtracted() -> Target:
+    return _target("ln-bias-subtracted", _LNBiasSubtracted)
+
+
 def ffn_mixes_positions() -> Target:
     return _target("ffn-mixes-positions", _FFNMixesPositions)
 
@@ -257,6 +268,7 @@ MUTANTS: dict[str, tuple[str, ...]] = {
         "components.layer_norm_matches_formula",
         "components.layer_norm_shift_scale_invariant",
     ),
+    "ln_bias_subtracted": ("components.layer_norm_gain_and_bias",),
     "ffn_mixes_positions": ("components.feed_forward_positionwise",),
     "ffn_linear": ("components.feed_forward_nonlinear",),
     "unembed_mixes_positions": ("components.unembed_positionwise",),

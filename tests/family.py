@@ -281,6 +281,9 @@ class NormOnly:
             out = centred / (torch.sqrt(var) + eps)
         return out.to(x.dtype)
 
+    def layer_norm_affine(self, x: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
+        return self.layer_norm(x) * gain + bias
+
     def __getattr__(self, name: str) -> Callable[..., None]:
         if name.startswith("_"):
             raise AttributeError(name)

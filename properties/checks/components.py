@@ -380,6 +380,60 @@ def layer_norm_invariant(ctx: Context) -> Check:
     return check
 
 
+def _away_from_one(seed: int, d: int, ctx: Context) -> tuple[Tensor, Tensor]:
+    """A gain and a bias of width d, rounded to the dtype: |gain| in [0.5, 0.8] or [1.25, 2]
+    (so gain and 1/gain differ by 0.45 or more), |bias| in [0.5, 2], random signs."""
+    g = torch.Generator().manual_seed(seed + 2)
+    low = 0.5 + 0.3 * torch.rand(d, generator=g, dtype=torch.float64)
+    high = 1.25 + 0.75 * torch.rand(d, generator=g, dtype=torch.float64)
+    gain = torch.where(torch.rand(d, generator=g) < 0.5, low, high)
+    bias = 0.5 + 1.5 * torch.rand(d, generator=g, dtype=torch.float64)
+    signs = torch.randint(0, 2, (2, d), generator=g).double() * 2 - 1
+    return (gain * signs[0]).to(ctx.dtype), (bias * signs[1]).to(ctx.dtype)
+
+
+@prop(
+    "components.layer_norm_gain_and_bias",
+    clauses=("NORM-LAYERNORM",),
+    needs=("components",),
+    conventions=("layer_norm_variance", "layer_norm_eps", "statistics_dtype"),
+)
+def layer_norm_gain_and_bias(ctx: Context) -> Check:
+    """With a gain and a bias set (as in a trained model), layer_norm(x) equals
+    gain * (x - mean) / sqrt(var + eps) + bias, per feature. Fresh LayerNorms have gain 1 and
+    bias 0, where a kernel that subtracts the bias, divides by the gain or applies it before
+    normalising looks correct."""
+    d0 = 8
+    ones, zeros = torch.ones(d0, dtype=ctx.dtype), torch.zeros(d0, dtype=ctx.dtype)
+    _applicable(
+        ctx,
+        "layer_norm_affine",
+        lambda c: c.layer_norm_affine(
+            _rows(0, (1, 2, d0), ctx), ones.to(ctx.device), zeros.to(ctx.device)
+        ),
+    )
+
+    @given(_LN_WIDTHS, st.integers(1, 3), st.integers(1, 6), _SEEDS)
+    def check(d: int, b: int, t: int, seed: int) -> None:
+        x = _rows(seed, (b, t, d), ctx)
+        gain, bias = _away_from_one(seed, d, ctx)
+        comps = _build(ctx, d, seed)
+        got = _need(
+            comps.layer_norm_affine(x, gain.to(ctx.device), bias.to(ctx.device)),
+            "layer_norm_affine",
+        )
+        normed, min_var = _ln64(ctx, x)
+        want = normed * gain.double() + bias.double()
+        # the normalised rows' bound, scaled by the gain, plus rounding the product and sum
+        bound = _ln_bound(ctx, normed, min_var) * max_abs(gain.double()) + 4 * _eps(ctx) * max(
+            1.0, max_abs(want)
+        )
+        what = f"layer_norm_affine (d_model={d}) with gain {gain.tolist()} and bias {bias.tolist()}"
+        check_close(got.cpu(), want, bound, what, x)
+
+    return check
+
+
 @prop("components.layer_norm_per_row", clauses=("NORM-NO-BATCH-STATS",), needs=("components",))
 def layer_norm_per_row(ctx: Context) -> Check:
     """layer_norm of one row alone equals that row's output within the batch; changing the

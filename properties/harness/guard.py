@@ -202,7 +202,12 @@ def _want_shape(
         return (*first.shape[:-1], args[2].shape[-1])  # (batch, heads, Lq, d_v)
     vocab = getattr(spec, "vocab_size", None)
     d_model = getattr(spec, "d_model", None)
-    if what in ("layer", "components.layer_norm", "components.feed_forward"):
+    if what in (
+        "layer",
+        "components.layer_norm",
+        "components.layer_norm_affine",
+        "components.feed_forward",
+    ):
         return tuple(first.shape)
     if what in ("model.logits", "model.incremental_logits") and vocab is not None:
         return (*first.shape, vocab)

@@ -385,6 +385,15 @@ class ReferenceComponents:
         return out
 
     @torch.no_grad()
+    def layer_norm_affine(self, x: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
+        """A fresh LayerNorm like `self.norm`, its parameters set to gain and bias."""
+        norm = R.LayerNorm(self.d_model, eps=self.norm.eps).to(self.device, self.dtype)
+        norm.gain.copy_(gain)
+        norm.bias.copy_(bias)
+        out: Tensor = norm(x)
+        return out
+
+    @torch.no_grad()
     def feed_forward(self, x: Tensor) -> Tensor:
         out: Tensor = self.ffn(x)
         return out

@@ -209,6 +209,13 @@ CATALOGUE: tuple[Mutant, ...] = (
         "torch.rsqrt(var + 0.1)",
     ),
     _m(
+        "layernorm-bias-subtracted",
+        "LayerNorm's bias subtracted instead of added (a fresh model, bias 0, looks correct)",
+        "norm",
+        "return normed * self.gain + self.bias",
+        "return normed * self.gain - self.bias",
+    ),
+    _m(
         "dropout-active-in-eval",
         "residual dropout applied in eval mode too",
         "norm",

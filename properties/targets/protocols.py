@@ -419,6 +419,12 @@ class Components(Protocol):
         """One LayerNorm at its initial gain 1 and bias 0, over the last dim."""
         ...
 
+    def layer_norm_affine(self, x: Tensor, gain: Tensor, bias: Tensor) -> Tensor | None:
+        """One LayerNorm with the given gain and bias (each (d_model,), in x's dtype) over the
+        last dim: what a trained or fine-tuned model runs. None (or no such method) when the
+        target cannot set them; at gain 1 and bias 0 it is `layer_norm`."""
+        ...
+
     def feed_forward(self, x: Tensor) -> Tensor | None:
         """The position-wise FFN, (b, t, d_model) -> (b, t, d_model)."""
         ...
@@ -528,6 +534,7 @@ CONTRACTS: dict[str, Contract] = {
     "components.positional_table": Contract(_MAYBE, True, "(n, d_model) or None", True),
     "components.embed_with_positions": Contract(_MAYBE, True, "(b, t, d_model) or None"),
     "components.layer_norm": Contract(_MAYBE, True, "x's shape, or None"),
+    "components.layer_norm_affine": Contract(_MAYBE, True, "x's shape, or None"),
     "components.feed_forward": Contract(_MAYBE, True, "(b, t, d_model) or None"),
     "components.unembed": Contract(_MAYBE, True, "(b, t, vocab) or None"),
 }
