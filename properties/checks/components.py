@@ -380,7 +380,7 @@ def layer_norm_invariant(ctx: Context) -> Check:
     return check
 
 
-def _away_from_one(seed: int, d: int, ctx: Context) -> tuple[Tensor, Tensor]:
+def _gain_and_bias(seed: int, d: int, ctx: Context) -> tuple[Tensor, Tensor]:
     """A gain and a bias of width d, rounded to the dtype: |gain| in [0.5, 0.8] or [1.25, 2]
     (so gain and 1/gain differ by 0.45 or more), |bias| in [0.5, 2], random signs."""
     g = torch.Generator().manual_seed(seed + 2)
@@ -403,20 +403,14 @@ def layer_norm_gain_and_bias(ctx: Context) -> Check:
     gain * (x - mean) / sqrt(var + eps) + bias, per feature. Fresh LayerNorms have gain 1 and
     bias 0, where a kernel that subtracts the bias, divides by the gain or applies it before
     normalising looks correct."""
-    d0 = 8
-    ones, zeros = torch.ones(d0, dtype=ctx.dtype), torch.zeros(d0, dtype=ctx.dtype)
-    _applicable(
-        ctx,
-        "layer_norm_affine",
-        lambda c: c.layer_norm_affine(
-            _rows(0, (1, 2, d0), ctx), ones.to(ctx.device), zeros.to(ctx.device)
-        ),
-    )
+    x0 = _rows(0, (1, 2, 8), ctx)  # _build's d_model
+    unit = torch.ones(8, dtype=ctx.dtype, device=ctx.device)
+    _applicable(ctx, "layer_norm_affine", lambda c: c.layer_norm_affine(x0, unit, unit - 1))
 
     @given(_LN_WIDTHS, st.integers(1, 3), st.integers(1, 6), _SEEDS)
     def check(d: int, b: int, t: int, seed: int) -> None:
         x = _rows(seed, (b, t, d), ctx)
-        gain, bias = _away_from_one(seed, d, ctx)
+        gain, bias = _gain_and_bias(seed, d, ctx)
         comps = _build(ctx, d, seed)
         got = _need(
             comps.layer_norm_affine(x, gain.to(ctx.device), bias.to(ctx.device)),
