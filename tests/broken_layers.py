@@ -91,6 +91,17 @@ def layer_padding_ignored() -> Target:
     return _target("layer-padding-ignored", patch)
 
 
+def decoder_self_padding_ignored() -> Target:
+    """The decoder layer's self-attention ignores the padding mask (its causal mask alone
+    hides right padding, not left padding)."""
+
+    def patch(layer: nn.Module) -> None:
+        if isinstance(layer, R.DecoderLayer):
+            _with_kwargs(layer.self_attn, mask=None)
+
+    return _target("decoder-self-padding-ignored", patch, ("decoder", "decoder_only"))
+
+
 def memory_padding_ignored() -> Target:
     """The decoder layer's cross-attention ignores the memory's padding."""
 
@@ -193,6 +204,7 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "decoder_layer_not_causal": ("layers.decoder_causal",),
     "layer_padding_ignored": ("layers.padding_no_effect",),
     "memory_padding_ignored": ("layers.padding_no_effect",),
+    "decoder_self_padding_ignored": ("layers.padding_no_effect",),
     "layer_mixes_batch": ("layers.batch_items_independent",),
     "unknown_dropped": ("vocabulary.unknown_units_become_unk",),
     "vocabulary_grows": ("vocabulary.unknown_units_become_unk",),

@@ -78,6 +78,17 @@ def padding_ignored() -> Target:
     return _target("padding-ignored", patch)
 
 
+def decoder_padding_ignored() -> Target:
+    """The decoder's self-attention gets no padding mask, only its causal one: right padding
+    stays invisible (the pads come after every real token), left padding does not."""
+
+    def patch(model: R.AnyModel, spec: ModelSpec) -> None:
+        for layer in _of(model, R.DecoderLayer):
+            _with_kwargs(layer.self_attn, mask=None)
+
+    return _target("decoder-padding-ignored", patch, GENERATIVE)
+
+
 def batch_statistics() -> Target:
     """The embeddings are centred with the mean over the batch: items interact."""
 
@@ -212,6 +223,12 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "padding_ignored": (
         "model.encoder_only.padding_has_no_effect",
         "model.encoder_decoder.source_padding_has_no_effect",
+        "model.decoder_only.padding_has_no_effect",
+        "model.encoder_decoder.target_padding_has_no_effect",
+    ),
+    "decoder_padding_ignored": (
+        "model.decoder_only.padding_has_no_effect",
+        "model.encoder_decoder.target_padding_has_no_effect",
     ),
     "batch_statistics": ("model.batch_items_independent",),
     "ignores_positions": ("model.encoder_only.order_sensitive",),

@@ -30,6 +30,10 @@ class GPTConfig:  # nanoGPT's field names, in its order
     n_embd: int
     causal: bool = True  # False: the broken twin without its causal mask
     cache_positions: bool = True  # False: the twin whose cache does not advance positions
+    positional: bool = True  # False: no position embedding is added (ModelSpec.positional)
+    # False: the twin whose queries with no visible key (the leading pads of a left-padded
+    # sequence) get NaN, which the next layer spreads to the real tokens (0 * NaN).
+    empty_rows_zero: bool = True
 
 
 class CausalSelfAttention(nn.Module):
@@ -38,6 +42,7 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.n_head, self.causal = config.n_head, config.causal
+        self.empty_rows_zero = config.empty_rows_zero
 
     def forward(
         self, x: Tensor, past: tuple[Tensor, Tensor] | None = None, keep: Tensor | None = None
@@ -56,7 +61,10 @@ class CausalSelfAttention(nn.Module):
             scores = scores.masked_fill(future, float("-inf"))
         if keep is not None:  # (b, s), True = attend: padded keys are left out
             scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
-        y = torch.softmax(scores, dim=-1) @ v
+        weights = torch.softmax(scores, dim=-1)
+        if keep is not None and self.empty_rows_zero:  # a row of -inf only: softmax gives NaN
+            weights = weights.nan_to_num(0.0)
+        y = weights @ v
         return self.c_proj(y.transpose(1, 2).reshape(b, t, c)), (k, v)
 
 
@@ -115,7 +123,8 @@ class GPT(nn.Module):
         if not self.config.cache_positions and cache:
             start = 0
         pos = torch.arange(start, start + idx.shape[1], device=idx.device)
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
+        x = self.transformer.wte(idx)
+        x = x + self.transformer.wpe(pos) if self.config.positional else x
         for i, block in enumerate(self.transformer.h):
             past = cache[i] if cache is not None and i < len(cache) else None
             x, kv = block(x, past, attention_mask)

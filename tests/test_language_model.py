@@ -407,10 +407,8 @@ def test_the_library_loss_generation_and_mask_are_checked() -> None:
     [
         ({"loss": unshifted_loss}, "training.loss_is_cross_entropy"),
         ({"generate": always_samples}, "generation.greedy_appends_argmax"),
-        # The loss through the logits call (targets=), where the harness passes the mask.
-        ({"loss": None, "padding": ("attention_mask", "true_blocks")}, "training.pad_ignored"),
     ],
-    ids=["loss-not-shifted", "generate-not-greedy", "padding-inverted"],
+    ids=["loss-not-shifted", "generate-not-greedy"],
 )
 def test_broken_hooks_fail(declared: dict[str, object], pid: str) -> None:
     r = outcome(hooked_gpt(**declared), pid)
@@ -461,6 +459,10 @@ def test_bad_hook_declarations_are_one_line_errors() -> None:
         lm_target("x", build, generate_rng="global")
     with pytest.raises(ValueError, match="loss= given with train=False"):
         lm_target("x", build, loss=gpt_loss, train=False)
+    with pytest.raises(ValueError, match="masks_padding='yes'; expected a bool"):
+        lm_target("x", build, pad_id=0, masks_padding="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="masks_padding=True needs pad_id"):
+        lm_target("x", build, masks_padding=True)
 
 
 def test_a_generate_hook_is_cut_after_each_first_end() -> None:
@@ -487,3 +489,57 @@ def test_a_generate_hook_is_cut_after_each_first_end() -> None:
     assert isinstance(model, LanguageModel) and model.generate is not None
     out = model.generate(torch.full((2, 1), 1), None, 5, sample=False, generator=None)
     assert out.tolist() == [[1, 5, end, PAD], [1, 5, 6, end]]
+
+
+def padded_gpt(flags: dict[str, bool], **declared: object) -> Target:
+    """GPT with its padding mask (True = attend) and built without positions on request,
+    so that the padding property also pads on the left."""
+
+    def build(s: ModelSpec) -> GPT:
+        sizes = dict(n_layer=s.n_layers, n_head=s.n_heads, n_embd=s.d_model)
+        config = GPTConfig(s.max_len, s.vocab_size, **sizes, positional=s.positional, **flags)  # type: ignore[arg-type]
+        return GPT(config)
+
+    hooks: dict[str, object] = dict(padding=("attention_mask", "true_attends"))
+    return lm_target(
+        "gpt-padded",
+        build,
+        targets_kwarg="targets",
+        ignore_index=-1,
+        pad_id=PAD,
+        d_ff_ratio=4,
+        positional_off=True,
+        **{**hooks, **declared},  # type: ignore[arg-type]
+    )
+
+
+LEFT = "model.decoder_only.padding_has_no_effect"
+
+
+def test_a_masked_gpt_passes_left_padding() -> None:
+    assert outcome(padded_gpt({}), LEFT).outcome == "pass"
+
+
+def test_nan_from_the_leading_pads_reaching_the_real_tokens_fails() -> None:
+    """The left-padding bug class (a query that sees only pads gives NaN, the next layer
+    spreads it): the guard says NaN arrived past the left padding."""
+    r = outcome(padded_gpt({"empty_rows_zero": False}), LEFT)
+    assert r.outcome == "fail" and "past the left padding" in r.message, r.message
+
+
+def test_pad_as_an_ordinary_token_is_padded_on_the_right_only() -> None:
+    """Without padding= the module sees <PAD> as a token: left padding is not drawn, unless
+    masks_padding=True says the module hides it (then the property fails: it does not)."""
+    assert outcome(padded_gpt({}, padding=None), LEFT).outcome == "pass"
+    r = outcome(padded_gpt({}, padding=None, masks_padding=True), LEFT)
+    assert r.outcome == "fail" and "left padding vs unpadded" in r.message, r.message
+
+
+def test_an_inverted_padding_mask_fails() -> None:
+    """The mask declared in the wrong polarity hides the real tokens and shows the pads: the
+    loss through the logits call (targets=, where the harness passes the mask) is NaN when
+    a row with no visible key gives NaN, and left padding shows the pads either way."""
+    inverted = {"padding": ("attention_mask", "true_blocks")}
+    r = outcome(padded_gpt({"empty_rows_zero": False}, **inverted), "training.pad_ignored")
+    assert r.outcome == "fail", r.message
+    assert outcome(padded_gpt({}, **inverted), LEFT).outcome == "fail"

@@ -182,11 +182,15 @@ def decoder_causal(ctx: Context) -> Check:
 
 
 def _keep(case: LayerCase, length: int, data: st.DataObject, label: str) -> Tensor:
-    """Right padding: each item keeps its first n >= 1 positions."""
+    """Each item keeps n >= 1 positions: its first n (right padding) or its last n (left
+    padding, where a decoder's causal mask alone would let every real query see the pads)."""
     kept = data.draw(
         st.lists(st.integers(1, length), min_size=case.batch, max_size=case.batch), label=label
     )
-    return torch.arange(length)[None, :] < torch.tensor(kept)[:, None]
+    left = data.draw(st.booleans(), label=f"{label}_left")
+    n = torch.tensor(kept)[:, None]
+    at = torch.arange(length)[None, :]
+    return at >= length - n if left else at < n
 
 
 @prop(

@@ -110,6 +110,11 @@ def pad_id(model: Model) -> int | None:
     return pad
 
 
+def masks_padding(model: Model) -> bool:
+    """False when the model declares <PAD> an ordinary token (`masks_padding = False`)."""
+    return getattr(model, "masks_padding", True) is not False
+
+
 def need_pad_id(ctx: Context, kind: ModelKind) -> None:
     """NotApplicable unless the target's model (probed once) declares a <PAD> id."""
     probe = ModelCase(d_model=16, n_heads=2, n_layers=1, seed=0).build(ctx, kind)
@@ -442,11 +447,13 @@ class Padded:
     left: bool
 
 
-def _pad(ctx: Context, case: TokenCase, data: st.DataObject, pad_id: int | None) -> Padded:
-    """Items get 1..length real tokens; left padding only for models that can be built
-    without positions."""
+def _pad(
+    ctx: Context, case: TokenCase, data: st.DataObject, pad_id: int | None, left: bool = True
+) -> Padded:
+    """Items get 1..length real tokens; left padding (unless `left` is False) only for
+    models that can be built without positions."""
     assert pad_id is not None, "guarded by need_pad_id"
-    can_left = ctx.target.model_positional_off and ctx.target.model_fixed is None
+    can_left = left and ctx.target.model_positional_off and ctx.target.model_fixed is None
     left = data.draw(st.booleans(), label="left_padding") if can_left else False
     keep = [data.draw(st.integers(1, case.length), label=f"real_{b}") for b in range(case.batch)]
     tokens = _tokens(ctx, case)
@@ -508,6 +515,59 @@ def encoder_decoder_padding(ctx: Context) -> Check:
             check_close(out[b : b + 1], alone, bound, f"item {b}: padded vs unpadded source")
 
     return check
+
+
+def _target_padding(ctx: Context, kind: ModelKind) -> Check:
+    """Each padded item's logits at its real positions equal those of its real tokens
+    alone (an encoder-decoder model reads the same source in both passes)."""
+    need_pad_id(ctx, kind)
+
+    @given(model_cases(ctx), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        probe = mc.build(ctx, kind)
+        p = _pad(ctx, case, data, probe.pad_id, left=masks_padding(probe))
+        # Left padding shifts the real tokens' positions: only position-free models agree.
+        model = mc.build(ctx, kind, positional=False) if p.left else probe
+        src = _source(ctx, case, data.draw(st.integers(1, 6), label="src_len"))
+        out = _logits(model, kind, p.tokens, src)
+        side = "left" if p.left else "right"
+        for b, sl in enumerate(p.real):
+            alone = _logits(model, kind, p.tokens[b : b + 1, sl], src[b : b + 1])
+            bound = relative_bound(ctx.tolerance.invariance, alone)
+            what = f"item {b}: real positions {sl.start or 0}.. with {side} padding vs unpadded"
+            check_close(out[b : b + 1, sl], alone, bound, what)
+
+    return check
+
+
+@prop(
+    "model.decoder_only.padding_has_no_effect",
+    clauses=("MASK-PAD-NO-EFFECT", "MASK-COMBINED"),
+    needs=("model.decoder_only",),
+)
+def decoder_only_padding(ctx: Context) -> Check:
+    """Padding changes no logit at a real position: each item equals its real tokens alone.
+
+    Right padding, or left padding on a model without positional encoding. Left padding is
+    where a decoder must mask <PAD> keys itself: its causal mask alone lets every real
+    token see the pads before it. A model that declares `masks_padding = False` (<PAD> an
+    ordinary token to it) is padded on the right only."""
+    return _target_padding(ctx, "decoder_only")
+
+
+@prop(
+    "model.encoder_decoder.target_padding_has_no_effect",
+    clauses=("MASK-PAD-NO-EFFECT", "MASK-COMBINED"),
+    needs=("model.encoder_decoder",),
+)
+def encoder_decoder_target_padding(ctx: Context) -> Check:
+    """Target padding changes no logit at a real target position: each item equals its real
+    target tokens alone, with the same source.
+
+    Right padding, or left padding on a model without positional encoding (the decoder's
+    self-attention must mask <PAD> keys itself); right padding only for a model that
+    declares `masks_padding = False`."""
+    return _target_padding(ctx, "encoder_decoder")
 
 
 # ---- encoder-only: order and all-to-all attention --------------------------------------------

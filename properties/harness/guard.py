@@ -176,6 +176,38 @@ def _arguments(args: tuple[object, ...], kwargs: dict[str, object]) -> list[tupl
     return found + [t for k, a in kwargs.items() for t in _tensors(a, k)]
 
 
+def _sees_only_padding(
+    what: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], polarity: str
+) -> Tensor | None:
+    """True at each sequence's leading run of padding (left padding): of a model.logits call
+    (<PAD> tokens, the model's pad_id) or a layer call (its key_padding, in the declared
+    polarity). A causal query there sees only padded keys: a fully masked row, whose output
+    no clause defines (nn.TransformerEncoder's fast path gives NaN) and no property reads.
+    None for other calls, and without a pad_id or a key_padding mask."""
+    if what == "model.logits":
+        pad_id = getattr(getattr(fn, "__self__", None), "pad_id", None)
+        tokens = args[0] if args else None
+        if not isinstance(pad_id, int) or not isinstance(tokens, Tensor):
+            return None
+        pad = tokens == pad_id
+    elif what == "layer":
+        given = kwargs.get("key_padding")
+        if not isinstance(given, Tensor) or given.dtype != torch.bool:
+            return None
+        pad = given if polarity == "true_blocks" else ~given
+    else:
+        return None
+    return pad.int().cumprod(dim=-1).bool()
+
+
+def _over(positions: Tensor | None, t: Tensor) -> Tensor | None:
+    """`positions` (b, t) shaped to broadcast over `t` (b, t, ...); None when it marks
+    nothing or does not fit."""
+    if positions is None or not bool(positions.any()) or positions.shape != t.shape[:2]:
+        return None
+    return positions.to(t.device).reshape(*positions.shape, *[1] * (t.dim() - 2))
+
+
 def _first_difference(a: Tensor, b: Tensor) -> str:
     if a.shape != b.shape:
         return f"shape {tuple(a.shape)} became {tuple(b.shape)}"
@@ -303,7 +335,9 @@ class Guard:
                     f"{_first_difference(before, now.detach())}",
                 )
         if what in _RETURNS or what == "attention":
-            self._check_result(what, result, inputs, args, kwargs, spec)
+            polarity = self.conventions.mask_polarity
+            unspecified = _sees_only_padding(what, fn, args, kwargs, polarity)
+            self._check_result(what, result, inputs, args, kwargs, spec, unspecified)
         if what in _PURE and self.conventions.deterministic and self._repeated[what] < self.repeats:
             self._repeated[what] += 1
             again = self._invoke(what, fn, args, kwargs, device, False)
@@ -391,6 +425,7 @@ class Guard:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         spec: Spec | None,
+        unspecified: Tensor | None = None,
     ) -> None:
         allowed = _RETURNS.get(what, (tuple,))
         if not isinstance(result, allowed):
@@ -428,7 +463,7 @@ class Guard:
                 raise TargetFault(
                     "output", f"{what} returned {label} on {t.device}, expected {device}"
                 )
-        self._check_finite(what, result, inputs, kwargs)
+        self._check_finite(what, result, inputs, kwargs, unspecified)
 
     def _check_finite(
         self,
@@ -436,7 +471,11 @@ class Guard:
         result: object,
         inputs: list[tuple[str, Tensor]],
         kwargs: dict[str, Any],
+        unspecified: Tensor | None = None,
     ) -> None:
+        """No NaN or inf in the result from finite inputs, except in a row that loses every
+        key to a mask under a NaN policy, or at the positions (b, t) that `unspecified`
+        marks."""
         if not all(bool(torch.isfinite(t).all()) for _, t in inputs if t.is_floating_point()):
             return  # the property passed non-finite values on purpose
         # A row can lose every key to a mask, to the causal flag (bottom-right alignment with
@@ -447,11 +486,20 @@ class Guard:
         for label, t in _tensors(result, "result"):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 bad = ~torch.isfinite(t.detach())
+                spared = _over(unspecified, t)
+                if spared is not None:  # left padding: only what reached real positions counts
+                    bad &= ~spared
+                    if not bool(bad.any()):
+                        continue
                 index = tuple(int(i) for i in bad.nonzero()[0])
                 raise TargetFault(
                     "non_finite",
                     f"{what} returned {int(bad.sum())} non-finite value(s) in {label} from "
-                    f"finite inputs, the first {t[index].item()} at {index}",
+                    f"finite inputs, the first {t[index].item()} at {index}"
+                    + (
+                        " (past the left padding, where any value is allowed)"
+                        * (spared is not None)
+                    ),
                 )
 
     def _check_same(

@@ -244,6 +244,13 @@ CATALOGUE: tuple[Mutant, ...] = (
         "self.self_attn(y, mask=self_mask, causal=False, cache=self_cache)",
     ),
     _m(
+        "decoder-padding-ignored",
+        "the decoder's self-attention ignores the padding mask (only the causal mask is applied)",
+        "layers",
+        "self.self_attn(y, mask=self_mask, causal=True, cache=self_cache)",
+        "self.self_attn(y, causal=True, cache=self_cache)",
+    ),
+    _m(
         "ffn-activation-missing",
         "the FFN's non-linearity is missing: two linear maps collapse into one",
         "feedforward",
@@ -323,6 +330,13 @@ CATALOGUE: tuple[Mutant, ...] = (
         "self.M.requires_grad_(False)",
     ),
     # ---- whole model, decoding, training
+    _m(
+        "decoder-only-pad-mask-dropped",
+        "a decoder-only model builds no padding mask from <PAD> tokens",
+        "model",
+        "self.embed(tokens, offset),\n            self_mask=padding_mask(keep),",
+        "self.embed(tokens, offset),\n            self_mask=None,",
+    ),
     _m(
         "cache-positions-not-advanced",
         "incremental decoding gives every new token the position of the first",

@@ -255,7 +255,10 @@ class ModelSpec:
 class Model(Protocol):
     @property
     def pad_id(self) -> int | None:
-        """The <PAD> id; None (or absent): the model has no padding token."""
+        """The <PAD> id; None (or absent): the model has no padding token. With one, the
+        model hides <PAD> keys from every query (spec MASK-PAD-ZERO-WEIGHT), unless it says
+        `masks_padding = False`: <PAD> is then an ordinary token to it (declared for the loss,
+        say), and sequences are padded on the right only, which a causal decoder hides."""
         ...
 
     def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:

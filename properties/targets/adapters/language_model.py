@@ -130,6 +130,7 @@ class LanguageModel:
         generate_hook: GenerateHook | None = None,
         generate_rng: GenerateRng | None = "generator",
         padding: tuple[str, MaskPolarity] | None = None,
+        masks_padding: bool = True,
     ) -> None:
         self.module = module.to(device=spec.device, dtype=spec.dtype).eval()
         self.kind, self.name, self.spec = spec.kind, name, spec
@@ -141,7 +142,7 @@ class LanguageModel:
             generate_hook,
             generate_rng,
         )
-        self.padding = padding
+        self.padding, self.masks_padding = padding, masks_padding
         self._probe()
         trains = train and self.kind != "encoder_only"
         generates = generate and self.kind != "encoder_only"
@@ -360,6 +361,7 @@ def lm_target(
     loss: LossHook | None = None,
     generate_rng: GenerateRng | None = "generator",
     padding: tuple[str, MaskPolarity] | None = None,
+    masks_padding: bool | None = None,
     d_ff_ratio: int | None = None,
     positional_off: bool = False,
     fixed: FixedModel | None = None,
@@ -387,6 +389,9 @@ def lm_target(
       for `mask=tokens != pad_id` or ("key_padding_mask", "true_blocks") for
       `tokens == pad_id`, passed on every call the harness makes (needs pad_id; the hooks
       and `incremental` call the module themselves, with their own masks);
+    masks_padding: whether the module hides <PAD> keys from every query, so that a sequence
+      may be padded on the left (True by default with `padding=`, else False: <PAD> is then an
+      ordinary token, declared for the loss, and sequences are padded on the right only);
     d_ff_ratio: the module's FFN width is this multiple of d_model (nanoGPT's 4);
     positional_off: True when `build` honours spec.positional=False;
     kind: "decoder_only" (the default), "encoder_decoder" or "encoder_only"; a fixed
@@ -431,6 +436,11 @@ def lm_target(
                 f"lm_target {name!r}: padding= is for a module(tokens) (its one input's "
                 "mask); an encoder-decoder module(src, tokens) builds its masks itself"
             )
+    if masks_padding is not None and not isinstance(masks_padding, bool):
+        raise ValueError(f"lm_target {name!r}: masks_padding={masks_padding!r}; expected a bool")
+    if masks_padding and pad_id is None:
+        raise ValueError(f"lm_target {name!r}: masks_padding=True needs pad_id")
+    masks = padding is not None if masks_padding is None else masks_padding
     hook = None if isinstance(generate, bool) else generate
     if hook is None and generate_rng != "generator":
         raise ValueError(
@@ -465,6 +475,7 @@ def lm_target(
             generate_hook=hook,
             generate_rng=generate_rng,
             padding=padding,
+            masks_padding=masks,
         )
 
     return Target(
