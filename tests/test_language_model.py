@@ -6,6 +6,7 @@ copy-task model checked as one fixed instance passes, and the same checkpoint wi
 that does not advance positions fails incremental decoding."""
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -463,6 +464,8 @@ def test_bad_hook_declarations_are_one_line_errors() -> None:
         lm_target("x", build, pad_id=0, masks_padding="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="masks_padding=True needs pad_id"):
         lm_target("x", build, masks_padding=True)
+    with pytest.raises(ValueError, match="masks_padding=False contradicts padding="):
+        lm_target("x", build, pad_id=0, padding=("mask", "true_attends"), masks_padding=False)
 
 
 def test_a_generate_hook_is_cut_after_each_first_end() -> None:
@@ -491,14 +494,14 @@ def test_a_generate_hook_is_cut_after_each_first_end() -> None:
     assert out.tolist() == [[1, 5, end, PAD], [1, 5, 6, end]]
 
 
-def padded_gpt(flags: dict[str, bool], **declared: object) -> Target:
+def padded_gpt(flags: dict[str, bool] | None = None, **declared: object) -> Target:
     """GPT with its padding mask (True = attend) and built without positions on request,
     so that the padding property also pads on the left."""
 
     def build(s: ModelSpec) -> GPT:
-        sizes = dict(n_layer=s.n_layers, n_head=s.n_heads, n_embd=s.d_model)
-        config = GPTConfig(s.max_len, s.vocab_size, **sizes, positional=s.positional, **flags)  # type: ignore[arg-type]
-        return GPT(config)
+        shape = dict(n_layer=s.n_layers, n_head=s.n_heads, n_embd=s.d_model)
+        config = GPTConfig(s.max_len, s.vocab_size, **shape)  # type: ignore[arg-type]
+        return GPT(replace(config, positional=s.positional, **(flags or {})))
 
     hooks: dict[str, object] = dict(padding=("attention_mask", "true_attends"))
     return lm_target(
@@ -517,21 +520,21 @@ LEFT = "model.decoder_only.padding_has_no_effect"
 
 
 def test_a_masked_gpt_passes_left_padding() -> None:
-    assert outcome(padded_gpt({}), LEFT).outcome == "pass"
+    assert outcome(padded_gpt(), LEFT).outcome == "pass"
 
 
 def test_nan_from_the_leading_pads_reaching_the_real_tokens_fails() -> None:
     """The left-padding bug class (a query that sees only pads gives NaN, the next layer
-    spreads it): the guard says NaN arrived past the left padding."""
+    spreads it): the guard says NaN reached a real position after the left padding."""
     r = outcome(padded_gpt({"empty_rows_zero": False}), LEFT)
-    assert r.outcome == "fail" and "past the left padding" in r.message, r.message
+    assert r.outcome == "fail" and "a real position after the left padding" in r.message
 
 
 def test_pad_as_an_ordinary_token_is_padded_on_the_right_only() -> None:
     """Without padding= the module sees <PAD> as a token: left padding is not drawn, unless
     masks_padding=True says the module hides it (then the property fails: it does not)."""
-    assert outcome(padded_gpt({}, padding=None), LEFT).outcome == "pass"
-    r = outcome(padded_gpt({}, padding=None, masks_padding=True), LEFT)
+    assert outcome(padded_gpt(None, padding=None), LEFT).outcome == "pass"
+    r = outcome(padded_gpt(None, padding=None, masks_padding=True), LEFT)
     assert r.outcome == "fail" and "left padding vs unpadded" in r.message, r.message
 
 
@@ -542,4 +545,4 @@ def test_an_inverted_padding_mask_fails() -> None:
     inverted = {"padding": ("attention_mask", "true_blocks")}
     r = outcome(padded_gpt({"empty_rows_zero": False}, **inverted), "training.pad_ignored")
     assert r.outcome == "fail", r.message
-    assert outcome(padded_gpt({}, **inverted), LEFT).outcome == "fail"
+    assert outcome(padded_gpt(None, **inverted), LEFT).outcome == "fail"

@@ -2,7 +2,6 @@
 keys (fully masked rows), so their output is nobody's business; NaN that reaches the real
 tokens is a failure (nn.TransformerEncoder's fast path, two layers deep)."""
 
-import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
@@ -66,11 +65,10 @@ def test_nan_at_the_leading_pads_alone_passes() -> None:
 def test_nan_that_reaches_the_real_tokens_fails_and_says_where() -> None:
     r = _outcome(_WholeLeftPaddedRows)
     assert r.outcome == "fail" and r.fault == "non_finite", r.message
-    assert "past the left padding, where any value is allowed" in r.message
+    assert "a real position after the left padding" in r.message
 
 
-@pytest.mark.parametrize("cls", [_TrailingPads])
-def test_nan_at_right_padding_is_still_a_fault(cls: type[ReferenceModel]) -> None:
-    r = _outcome(cls)
+def test_nan_at_right_padding_is_still_a_fault() -> None:
+    r = _outcome(_TrailingPads)
     assert r.outcome == "fail" and r.fault == "non_finite", r.message
     assert "left padding" not in r.message

@@ -448,12 +448,12 @@ class Padded:
 
 
 def _pad(
-    ctx: Context, case: TokenCase, data: st.DataObject, pad_id: int | None, left: bool = True
+    ctx: Context, case: TokenCase, data: st.DataObject, pad_id: int | None, allow_left: bool = True
 ) -> Padded:
-    """Items get 1..length real tokens; left padding (unless `left` is False) only for
+    """Items get 1..length real tokens; left padding (unless not `allow_left`) only for
     models that can be built without positions."""
     assert pad_id is not None, "guarded by need_pad_id"
-    can_left = left and ctx.target.model_positional_off and ctx.target.model_fixed is None
+    can_left = allow_left and ctx.target.model_positional_off and ctx.target.model_fixed is None
     left = data.draw(st.booleans(), label="left_padding") if can_left else False
     keep = [data.draw(st.integers(1, case.length), label=f"real_{b}") for b in range(case.batch)]
     tokens = _tokens(ctx, case)
@@ -525,17 +525,26 @@ def _target_padding(ctx: Context, kind: ModelKind) -> Check:
     @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         probe = mc.build(ctx, kind)
-        p = _pad(ctx, case, data, probe.pad_id, left=masks_padding(probe))
+        p = _pad(ctx, case, data, probe.pad_id, allow_left=masks_padding(probe))
         # Left padding shifts the real tokens' positions: only position-free models agree.
         model = mc.build(ctx, kind, positional=False) if p.left else probe
-        src = _source(ctx, case, data.draw(st.integers(1, 6), label="src_len"))
+        src = None
+        if kind == "encoder_decoder":
+            src = _source(ctx, case, data.draw(st.integers(1, 6), label="src_len"))
         out = _logits(model, kind, p.tokens, src)
-        side = "left" if p.left else "right"
         for b, sl in enumerate(p.real):
-            alone = _logits(model, kind, p.tokens[b : b + 1, sl], src[b : b + 1])
-            bound = relative_bound(ctx.tolerance.invariance, alone)
-            what = f"item {b}: real positions {sl.start or 0}.. with {side} padding vs unpadded"
-            check_close(out[b : b + 1, sl], alone, bound, what)
+            alone = _logits(
+                model, kind, p.tokens[b : b + 1, sl], None if src is None else src[b : b + 1]
+            )
+            padded = out[b : b + 1, sl]
+            bound = relative_bound(ctx.tolerance.invariance, alone, padded)
+            what = f"item {b}: real positions {sl.start}.. with right padding vs unpadded"
+            if p.left:
+                what = (
+                    f"item {b}: real positions {sl.start}.. with left padding vs unpadded (a "
+                    "model that takes <PAD> as an ordinary token declares masks_padding = False)"
+                )
+            check_close(padded, alone, bound, what)
 
     return check
 

@@ -25,6 +25,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -176,21 +177,29 @@ def _arguments(args: tuple[object, ...], kwargs: dict[str, object]) -> list[tupl
     return found + [t for k, a in kwargs.items() for t in _tensors(a, k)]
 
 
-def _sees_only_padding(
-    what: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], polarity: str
+def _leading_padding(
+    what: str,
+    owner: object,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    spec: Spec | None,
+    polarity: str,
 ) -> Tensor | None:
-    """True at each sequence's leading run of padding (left padding): of a model.logits call
-    (<PAD> tokens, the model's pad_id) or a layer call (its key_padding, in the declared
-    polarity). A causal query there sees only padded keys: a fully masked row, whose output
-    no clause defines (nn.TransformerEncoder's fast path gives NaN) and no property reads.
-    None for other calls, and without a pad_id or a key_padding mask."""
-    if what == "model.logits":
-        pad_id = getattr(getattr(fn, "__self__", None), "pad_id", None)
+    """Where a causal query sees only padded keys, (b, t) True: each sequence's leading run
+    of padding (left padding) in a decoder's input, in a model.logits call (<PAD> tokens, the
+    `owner` model's pad_id) or a decoder layer call (its key_padding, in `polarity`). These are
+    fully masked rows: no clause defines their output (nn.TransformerEncoder's fast path
+    gives NaN) and no property reads it. None for any other call, for a model that takes
+    <PAD> as an ordinary token (masks_padding = False), or without padding."""
+    kind = getattr(spec, "kind", None)
+    if what == "model.logits" and kind in ("decoder_only", "encoder_decoder"):
+        pad_id = getattr(owner, "pad_id", None)
         tokens = args[0] if args else None
-        if not isinstance(pad_id, int) or not isinstance(tokens, Tensor):
+        hides = getattr(owner, "masks_padding", True) is not False
+        if not hides or not isinstance(pad_id, Integral) or not isinstance(tokens, Tensor):
             return None
-        pad = tokens == pad_id
-    elif what == "layer":
+        pad = tokens == int(pad_id)
+    elif what == "layer" and kind in ("decoder", "decoder_only"):
         given = kwargs.get("key_padding")
         if not isinstance(given, Tensor) or given.dtype != torch.bool:
             return None
@@ -320,7 +329,9 @@ class Guard:
         kwargs: dict[str, Any],
         *,
         spec: Spec | None,
+        owner: object = None,
     ) -> Any:
+        """`fn(*args, **kwargs)` checked; `owner`: the object whose method `fn` is."""
         inputs = _arguments(args, kwargs)
         device = inputs[0][1].device if inputs else _device(spec)
         copies = [t.detach().clone() for _, t in inputs]
@@ -336,7 +347,7 @@ class Guard:
                 )
         if what in _RETURNS or what == "attention":
             polarity = self.conventions.mask_polarity
-            unspecified = _sees_only_padding(what, fn, args, kwargs, polarity)
+            unspecified = _leading_padding(what, owner, args, kwargs, spec, polarity)
             self._check_result(what, result, inputs, args, kwargs, spec, unspecified)
         if what in _PURE and self.conventions.deterministic and self._repeated[what] < self.repeats:
             self._repeated[what] += 1
@@ -492,14 +503,11 @@ class Guard:
                     if not bool(bad.any()):
                         continue
                 index = tuple(int(i) for i in bad.nonzero()[0])
+                where = "" if spared is None else ", a real position after the left padding"
                 raise TargetFault(
                     "non_finite",
                     f"{what} returned {int(bad.sum())} non-finite value(s) in {label} from "
-                    f"finite inputs, the first {t[index].item()} at {index}"
-                    + (
-                        " (past the left padding, where any value is allowed)"
-                        * (spared is not None)
-                    ),
+                    f"finite inputs, the first {t[index].item()} at {index}{where}",
                 )
 
     def _check_same(
@@ -566,7 +574,13 @@ class _Proxy:
         value = getattr(self.__wrapped__, name)
         if not callable(value) or isinstance(value, type | Tensor | torch.nn.Module):
             return value
-        call = functools.partial(self._guard.call, f"{self._level}.{name}", value, spec=self._spec)
+        call = functools.partial(
+            self._guard.call,
+            f"{self._level}.{name}",
+            value,
+            spec=self._spec,
+            owner=self.__wrapped__,
+        )
         return lambda *args, **kwargs: call(args, kwargs)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -256,9 +256,10 @@ class Model(Protocol):
     @property
     def pad_id(self) -> int | None:
         """The <PAD> id; None (or absent): the model has no padding token. With one, the
-        model hides <PAD> keys from every query (spec MASK-PAD-ZERO-WEIGHT), unless it says
-        `masks_padding = False`: <PAD> is then an ordinary token to it (declared for the loss,
-        say), and sequences are padded on the right only, which a causal decoder hides."""
+        model hides <PAD> keys from every query (spec MASK-PAD-ZERO-WEIGHT). A model whose
+        decoder takes <PAD> as an ordinary token (declared for the loss, say) says
+        `masks_padding = False`: the decoder's input is then padded on the right only, which
+        its causal mask hides. An encoder must hide <PAD> either way."""
         ...
 
     def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:

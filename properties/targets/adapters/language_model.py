@@ -130,7 +130,7 @@ class LanguageModel:
         generate_hook: GenerateHook | None = None,
         generate_rng: GenerateRng | None = "generator",
         padding: tuple[str, MaskPolarity] | None = None,
-        masks_padding: bool = True,
+        masks_padding: bool = False,
     ) -> None:
         self.module = module.to(device=spec.device, dtype=spec.dtype).eval()
         self.kind, self.name, self.spec = spec.kind, name, spec
@@ -389,9 +389,11 @@ def lm_target(
       for `mask=tokens != pad_id` or ("key_padding_mask", "true_blocks") for
       `tokens == pad_id`, passed on every call the harness makes (needs pad_id; the hooks
       and `incremental` call the module themselves, with their own masks);
-    masks_padding: whether the module hides <PAD> keys from every query, so that a sequence
-      may be padded on the left (True by default with `padding=`, else False: <PAD> is then an
-      ordinary token, declared for the loss, and sequences are padded on the right only);
+    masks_padding: whether the module's decoder hides <PAD> keys from every query, so that
+      its input may be padded on the left (True by default with `padding=`, else False: <PAD>
+      is then an ordinary token, declared for the loss, and the decoder's input is padded on
+      the right only; an encoder-decoder module, which takes no `padding=`, says True when
+      it masks its target's pads itself);
     d_ff_ratio: the module's FFN width is this multiple of d_model (nanoGPT's 4);
     positional_off: True when `build` honours spec.positional=False;
     kind: "decoder_only" (the default), "encoder_decoder" or "encoder_only"; a fixed
@@ -440,6 +442,11 @@ def lm_target(
         raise ValueError(f"lm_target {name!r}: masks_padding={masks_padding!r}; expected a bool")
     if masks_padding and pad_id is None:
         raise ValueError(f"lm_target {name!r}: masks_padding=True needs pad_id")
+    if masks_padding is False and padding is not None:
+        raise ValueError(
+            f"lm_target {name!r}: masks_padding=False contradicts padding={padding!r} (a "
+            "module given a padding mask hides <PAD>)"
+        )
     masks = padding is not None if masks_padding is None else masks_padding
     hook = None if isinstance(generate, bool) else generate
     if hook is None and generate_rng != "generator":
