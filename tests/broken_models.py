@@ -89,6 +89,23 @@ def decoder_padding_ignored() -> Target:
     return _target("decoder-padding-ignored", patch, GENERATIVE)
 
 
+def decoder_sees_itself_only() -> Target:
+    """Every decoder self-attention query sees its own position alone (no causal leak, and
+    no past either)."""
+
+    def itself(_: nn.Module, args: tuple[Any, ...], kwargs: Kwargs) -> tuple[Any, Kwargs]:
+        t = args[0].shape[1]
+        alone = torch.eye(t, dtype=torch.bool, device=args[0].device)
+        mask = kwargs.get("mask")
+        return args, {**kwargs, "mask": alone if mask is None else mask & alone}
+
+    def patch(model: R.AnyModel, spec: ModelSpec) -> None:
+        for layer in _of(model, R.DecoderLayer):
+            layer.self_attn.register_forward_pre_hook(itself, with_kwargs=True)
+
+    return _target("decoder-sees-itself-only", patch, GENERATIVE)
+
+
 def batch_statistics() -> Target:
     """The embeddings are centred with the mean over the batch: items interact."""
 
@@ -229,6 +246,10 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "decoder_padding_ignored": (
         "model.decoder_only.padding_has_no_effect",
         "model.encoder_decoder.target_padding_has_no_effect",
+    ),
+    "decoder_sees_itself_only": (
+        "model.decoder_only.sees_every_earlier_token",
+        "model.encoder_decoder.sees_every_earlier_token",
     ),
     "batch_statistics": ("model.batch_items_independent",),
     "ignores_positions": ("model.encoder_only.order_sensitive",),

@@ -693,6 +693,47 @@ def encoder_only_all_to_all(ctx: Context) -> Check:
     return check
 
 
+def _sees_every_earlier_token(ctx: Context, kind: ModelKind) -> Check:
+    @given(model_cases(ctx), token_cases(), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        j = data.draw(st.integers(0, case.length - 2), label="j")
+        tokens, src = _tokens(ctx, case), _source(ctx, case, case.length)
+        changed = tokens.clone()
+        changed[:, j] = _other_ids(ctx, changed[:, j])
+
+        def pairs(model: Model) -> list[tuple[str, Tensor, Tensor]]:
+            a, b = _logits(model, kind, tokens, src), _logits(model, kind, changed, src)
+            later = range(j + 1, case.length)
+            return [(f"logits at {i} after replacing token {j}", a[:, i], b[:, i]) for i in later]
+
+        _depends(ctx, mc, kind, pairs)
+
+    return check
+
+
+@prop(
+    "model.decoder_only.sees_every_earlier_token",
+    clauses=("MASK-CAUSAL-PATTERN", "MASK-COMBINED"),
+    needs=("model.decoder_only",),
+)
+def decoder_only_sees_the_past(ctx: Context) -> Check:
+    """Replacing the token at position j changes the logits at every later position: the
+    causal mask hides the future only, not the past (a window too short, or a mask that
+    keeps the diagonal alone, passes every "no future" check)."""
+    return _sees_every_earlier_token(ctx, "decoder_only")
+
+
+@prop(
+    "model.encoder_decoder.sees_every_earlier_token",
+    clauses=("MASK-CAUSAL-PATTERN", "MASK-COMBINED"),
+    needs=("model.encoder_decoder",),
+)
+def encoder_decoder_sees_the_past(ctx: Context) -> Check:
+    """Replacing the target token at position j changes the logits at every later target
+    position, with the same source."""
+    return _sees_every_earlier_token(ctx, "encoder_decoder")
+
+
 # ---- encoder-decoder: the source reaches the decoder -----------------------------------------
 
 

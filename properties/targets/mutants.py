@@ -118,6 +118,14 @@ CATALOGUE: tuple[Mutant, ...] = (
         'shift = k_len - q_len if alignment == "bottom_right" else 0',
         "shift = 0",
     ),
+    _m(
+        "causal-window-2",
+        "the causal mask keeps only the token itself and the one before it (a sliding window "
+        "where full causal attention is meant)",
+        "masks",
+        "    return j <= i + shift\n",
+        "    return (j <= i + shift) & (j >= i + shift - 1)\n",
+    ),
     # ---- multi-head attention
     _m(
         "head-split-without-transpose",
