@@ -19,7 +19,12 @@ from transformer_spec.properties.harness.compare import check_close, max_abs, re
 from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
 from transformer_spec.properties.harness.strategies import TokenCase, token_cases
 from transformer_spec.properties.harness.tolerance import tolerance_for
-from transformer_spec.properties.targets.protocols import Model, ModelKind, ModelSpec
+from transformer_spec.properties.targets.protocols import (
+    Model,
+    ModelKind,
+    ModelSpec,
+    masks_padding,
+)
 
 VOCAB = 24
 MAX_LEN = 16
@@ -108,11 +113,6 @@ def pad_id(model: Model) -> int | None:
     """The model's <PAD> id, or None when it declares none (a model without padding)."""
     pad: int | None = getattr(model, "pad_id", None)
     return pad
-
-
-def masks_padding(model: Model) -> bool:
-    """False when the model declares <PAD> an ordinary token (`masks_padding = False`)."""
-    return getattr(model, "masks_padding", True) is not False
 
 
 def need_pad_id(ctx: Context, kind: ModelKind) -> None:
@@ -538,13 +538,10 @@ def _target_padding(ctx: Context, kind: ModelKind) -> Check:
             )
             padded = out[b : b + 1, sl]
             bound = relative_bound(ctx.tolerance.invariance, alone, padded)
-            what = f"item {b}: real positions {sl.start}.. with right padding vs unpadded"
-            if p.left:
-                what = (
-                    f"item {b}: real positions {sl.start}.. with left padding vs unpadded (a "
-                    "model that takes <PAD> as an ordinary token declares masks_padding = False)"
-                )
-            check_close(padded, alone, bound, what)
+            side = "left" if p.left else "right"
+            what = f"item {b}: real positions {sl.start}.. with {side} padding vs unpadded"
+            hint = " (a model that takes <PAD> as an ordinary token declares masks_padding = False)"
+            check_close(padded, alone, bound, what + (hint if p.left else ""))
 
     return check
 

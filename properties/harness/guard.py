@@ -38,6 +38,7 @@ from transformer_spec.properties.targets.protocols import (
     MHASpec,
     ModelSpec,
     Target,
+    masks_padding,
 )
 
 Spec = MHASpec | ModelSpec | LayerSpec | ComponentSpec
@@ -195,8 +196,11 @@ def _leading_padding(
     if what == "model.logits" and kind in ("decoder_only", "encoder_decoder"):
         pad_id = getattr(owner, "pad_id", None)
         tokens = args[0] if args else None
-        hides = getattr(owner, "masks_padding", True) is not False
-        if not hides or not isinstance(pad_id, Integral) or not isinstance(tokens, Tensor):
+        if (
+            not masks_padding(owner)
+            or not isinstance(pad_id, Integral)
+            or not isinstance(tokens, Tensor)
+        ):
             return None
         pad = tokens == int(pad_id)
     elif what == "layer" and kind in ("decoder", "decoder_only"):

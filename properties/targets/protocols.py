@@ -272,6 +272,12 @@ class Model(Protocol):
         ...
 
 
+def masks_padding(model: object) -> bool:
+    """False when the model declares <PAD> an ordinary token to its decoder
+    (`masks_padding = False`); True when it says nothing."""
+    return getattr(model, "masks_padding", True) is not False
+
+
 class GenerativeModel(Model, Protocol):
     """Optional methods of a model that generates (spec GEN-*). The harness looks for each by
     name; a model without one (or with the attribute None: declared absent) makes the
