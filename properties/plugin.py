@@ -21,6 +21,7 @@ import pytest
 
 RESULT = "transformer_spec.result"  # user_properties key: the Result as JSON
 ROW = "transformer_spec.kill_row"  # user_properties key: a mutant's kill_matrix.Row as JSON
+BOARD = "transformer_spec.board_row"  # user_properties key: an architecture's board.Row
 # The run the options describe (a Plan), or a reason to skip every item (CUDA without CUDA).
 PLAN = pytest.StashKey[Any]()
 # The target the items now run on: (name, what loading it installed, Target). A worker runs
@@ -68,6 +69,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "repeatable): one item per mutant, every property in float32, the killers in bfloat16",
     )
     group.addoption(
+        "--ts-board",
+        action="append",
+        metavar="MODEL_TYPE:CLASS",
+        help="check these Hugging Face architectures instead, one item each, in a process "
+        "of its own under --ts-board-caps (the board: transformer-spec board)",
+    )
+    group.addoption(
+        "--ts-board-caps",
+        default="4,600",
+        metavar="GB,SECONDS",
+        help="the board's memory and time caps per architecture (default 4,600)",
+    )
+    group.addoption(
         "--ts-deadline",
         default=None,
         type=float,
@@ -100,6 +114,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = metafunc.config.option.ts_mutant or []
         metafunc.parametrize("ts_mutant", names, ids=names)
         return
+    if "ts_board" in metafunc.fixturenames:
+        names = metafunc.config.option.ts_board or []
+        metafunc.parametrize("ts_board", names, ids=names)
+        return
     if "ts_item" not in metafunc.fixturenames:
         return
     plan = _plan(metafunc.config)
@@ -126,16 +144,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ours = [item for item in items if item.get_closest_marker("transformer_spec")]
     if not ours:
         return
-    mutants = config.option.ts_mutant
+    mutants, board = config.option.ts_mutant, config.option.ts_board
     if mutants:
         _check_mutants(mutants)
-    else:
+    elif not board:
         plan = _plan(config)
         if isinstance(plan, Exception):
             raise pytest.UsageError(str(plan))
-    # One kind of item a run: the kill matrix (--ts-mutant) or the properties.
-    other = "test_property" if mutants else "test_mutant"
-    dropped = [item for item in ours if getattr(item, "originalname", "") == other]
+    # One kind of item a run: the kill matrix (--ts-mutant), the board or the properties.
+    kept = "test_mutant" if mutants else ("test_board" if board else "test_property")
+    dropped = [item for item in ours if getattr(item, "originalname", "") != kept]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item not in dropped]

@@ -64,3 +64,28 @@ def test_mutant(ts_mutant: str, request: pytest.FixtureRequest) -> None:
     job = opt.ts_mutant.index(ts_mutant)  # the heartbeat's job number, in one process
     row = kill_matrix.run_mutant(mutant, properties, seed=opt.ts_seed, job=job)
     request.node.user_properties.append((plugin.ROW, json.dumps(asdict(row))))
+
+
+@pytest.mark.transformer_spec
+def test_board(ts_board: str, request: pytest.FixtureRequest) -> None:
+    """One row of the Hugging Face board (board.check_architecture), in a process of its
+    own under the caps: the properties --ts-property names (every one by default) in the
+    --ts-dtype cell (float32 by default) on the CPU."""
+    from transformer_spec.properties.harness.registry import select
+    from transformer_spec.properties.reports import board
+
+    opt = request.config.option
+    model_type, class_name, kind = ts_board.split(":")
+    memory, seconds = (float(x) for x in opt.ts_board_caps.split(","))
+    properties = sorted(p.id for p in select(opt.ts_property))
+    dtype = (opt.ts_dtype or ["float32"])[0]
+    row = board.Row(model_type, class_name, kind)
+    profile = opt.ts_profile or "quick"
+
+    def work() -> board.Row:
+        return board.check_architecture(
+            row, properties, profile=profile, dtype=dtype, seed=opt.ts_seed
+        )
+
+    done = board.isolated(work, row, board.Caps(memory, seconds))
+    request.node.user_properties.append((plugin.BOARD, json.dumps(asdict(done))))

@@ -208,6 +208,23 @@ def doubled_below_float64() -> Target:
     return _target("doubled-below-float64", patch)
 
 
+def logits_upcast_after_rounding() -> Target:
+    """Logits returned in float32 from a 16-bit build (an upcast, fine in itself), but
+    computed in a precision below the build's: rounded to bfloat16 in a float32 build, to
+    whole numbers (a quantised head) in a 16-bit one; a fast path every dtype but float64
+    takes."""
+
+    def low(out: Tensor) -> Tensor:
+        rounded = out.bfloat16() if out.dtype == torch.float32 else torch.round(out)
+        return rounded.float()
+
+    def patch(model: R.AnyModel, spec: ModelSpec) -> None:
+        if spec.dtype != torch.float64:
+            _map_output(model.unembed, low)
+
+    return _target("logits-upcast-after-rounding", patch)
+
+
 class _LastPositionOnly(ReferenceModel):
     def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
         return super().logits(tokens, src)[:, -1:]
@@ -225,6 +242,7 @@ def last_position_only() -> Target:
 
 # factory -> properties that must fail on it
 MUTANTS: dict[str, tuple[str, ...]] = {
+    "logits_upcast_after_rounding": ("model.matches_float64",),
     "decoder_not_causal": (
         "model.decoder_only.causal_no_future_leak",
         "model.encoder_decoder.causal_no_future_leak",

@@ -134,7 +134,8 @@ class GPT(nn.Module):
         if targets is None:  # inference: the last position only, as nanoGPT does
             return self.lm_head(x[:, [-1], :]), None
         logits = self.lm_head(x)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+        # nanoGPT's own line: .view needs contiguous targets, as a data loader gives them.
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         return logits, loss
 
     @torch.no_grad()

@@ -146,7 +146,7 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
 
 def test_every_option_of_every_command_has_a_help_text() -> None:
     commands = _subparsers()
-    assert set(commands) == {"spec", "check", "mutants", "table", "merge", "copy-task"}
+    assert set(commands) == {"spec", "check", "mutants", "table", "board", "merge", "copy-task"}
     for name, parser in commands.items():
         assert parser.description, name
         for action in parser._actions:
@@ -232,6 +232,7 @@ SUGGESTING = [
     ["table", "--no-such-option"],
     ["mutants", "no-such-mutant"],
     ["mutants", "--jobs", "one"],
+    ["board", "no-such-architecture"],
     ["spec", "--kind", "nothing"],
     ["copy-task", "--steps", "many"],
     ["frobnicate"],
@@ -258,7 +259,11 @@ def test_every_suggestion_in_the_source_is_covered() -> None:
     for folder in ("src", "properties"):
         for path in (ROOT / folder).rglob("*.py"):
             found |= set(re.findall(r"see `(transformer-spec [^`{]+)`", path.read_text()))
-    assert found == {"transformer-spec check --list", "transformer-spec mutants --list"}
+    assert found == {
+        "transformer-spec check --list",
+        "transformer-spec mutants --list",
+        "transformer-spec board --list",
+    }
 
 
 # --- options are checked before anything heavy is imported --------------------------------

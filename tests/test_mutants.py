@@ -17,6 +17,7 @@ from . import (
     broken_models,
     broken_targets,
     broken_training,
+    silent_parameters,
 )
 
 CPU = torch.device("cpu")
@@ -27,6 +28,7 @@ MODULES: list[ModuleType] = [
     broken_components,
     broken_layers,
     broken_training,
+    silent_parameters,
 ]
 CASES = [(m, name) for m in MODULES for name in sorted(m.MUTANTS)]
 IDS = [f"{m.__name__.rsplit('.', 1)[-1]}:{name}" for m, name in CASES]

@@ -336,6 +336,9 @@ class Guard:
         owner: object = None,
     ) -> Any:
         """`fn(*args, **kwargs)` checked; `owner`: the object whose method `fn` is."""
+        if what.startswith("model."):  # token ids as real callers pass them (a model may .view)
+            args = tuple(_contiguous(a) for a in args)
+            kwargs = {k: _contiguous(v) for k, v in kwargs.items()}
         inputs = _arguments(args, kwargs)
         device = inputs[0][1].device if inputs else _device(spec)
         copies = [t.detach().clone() for _, t in inputs]
@@ -470,7 +473,7 @@ class Guard:
         for label, t in _tensors(result, "result"):
             if not t.is_floating_point():
                 continue
-            if dtype is not None and t.dtype != dtype and not _finer_loss(what, t.dtype, dtype):
+            if dtype is not None and t.dtype != dtype and not _finer_end(what, t.dtype, dtype):
                 raise TargetFault(
                     "output", f"{what} returned {label} of dtype {t.dtype}, expected {dtype}"
                 )
@@ -535,10 +538,23 @@ class Guard:
             )
 
 
-def _finer_loss(what: str, got: torch.dtype, want: torch.dtype) -> bool:
-    """A loss may be computed in a finer dtype than the model's (float32 cross-entropy for
-    a bfloat16 model is good practice); a coarser one loses what the model computed."""
-    return what == "model.loss" and torch.finfo(got).eps <= torch.finfo(want).eps
+def _contiguous(value: Any) -> Any:
+    """A tensor argument in the layout a tokenizer or data loader gives (the properties slice
+    and permute token ids, which leaves views: nanoGPT's loss calls `.view` on its targets)."""
+    return value.contiguous() if isinstance(value, Tensor) else value
+
+
+# What a model returns at the end of its computation: logits and the loss.
+_ENDS = ("model.logits", "model.incremental_logits", "model.loss")
+
+
+def _finer_end(what: str, got: torch.dtype, want: torch.dtype) -> bool:
+    """A model's logits or loss may come in a finer dtype than the build's: float32 logits
+    from a 16-bit model, or a float32 cross-entropy, lose nothing (good practice, and what
+    many libraries do). A coarser one loses what the model computed; and a kernel's, a
+    layer's or a component's output, which feeds further computation in the build's dtype,
+    must keep it."""
+    return what in _ENDS and torch.finfo(got).eps <= torch.finfo(want).eps
 
 
 def _device(spec: object) -> torch.device:

@@ -232,6 +232,9 @@ def _run_once(p: Property, ctx: Context, run: _Run) -> Result:
     except NotApplicable as err:
         result.outcome, result.reason = "not_applicable", _with_difference(str(err), p, ctx)
         return result
+    except Unsupported as err:  # the library refused what the property is set up with
+        result.outcome, result.reason = "not_applicable", f"the target refuses it: {err}"
+        return result
     except (Exception, StopProperty) as err:  # building may call the target's factories
         _fault(result, err, "while the property was set up")
         result.seconds = time.perf_counter() - start

@@ -2,7 +2,8 @@
 pytest-xdist workers: `check`, `table` and the false-alarm study (`run_plan`). Each item's
 Result comes back in its report (plugin.RESULT) and is handed to `on_item` as it arrives; the
 cells are put together in the plan's order at the end. The kill matrix is a session of
-mutant items, a row each (`run_mutants`).
+mutant items, a row each (`run_mutants`), and the Hugging Face board a session of
+architecture items (`run_board`).
 
 pytest's own output is off (`-p no:terminal`): the caller prints. Nothing is written into
 the current folder (no cache, no conftest or ini file of the user's project is read).
@@ -20,10 +21,11 @@ import pytest
 from transformer_spec.properties.harness.plan import Plan
 from transformer_spec.properties.harness.runner import CellReport, Result
 from transformer_spec.properties.harness.tolerance import tolerance_for
-from transformer_spec.properties.plugin import RESULT, ROW
+from transformer_spec.properties.plugin import BOARD, RESULT, ROW
 from transformer_spec.properties.targets.loading import known_reason
 
 if TYPE_CHECKING:
+    from transformer_spec.properties.reports.board import Row as BoardRow
     from transformer_spec.properties.reports.kill_matrix import Row
 
 OnItem = Callable[[str, str, Result], None]  # (target, dtype, result)
@@ -117,6 +119,59 @@ def run_mutants(
         why = "; ".join(collector.errors) or f"pytest exit code {int(code)}"
         raise RuntimeError(f"the pytest session broke ({len(missing)} rows missing): {why}")
     return [collector.rows[n] for n in names]
+
+
+class _BoardRows:
+    """Receives each architecture's board row on the controller."""
+
+    def __init__(self, on_row: Callable[["BoardRow"], None], on_start: Callable[[str], None]):
+        self.on_row, self.on_start = on_row, on_start
+        self.rows: dict[str, BoardRow] = {}
+        self.errors: list[str] = []
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.on_start(nodeid.rsplit("[", 1)[1][:-1])
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from transformer_spec.properties.reports.board import Row
+
+        for key, value in report.user_properties:
+            if key == BOARD and report.when == "call":
+                row = Row(**json.loads(str(value)))
+                self.rows[row.architecture] = row
+                self.on_row(row)
+        if report.failed:
+            self.errors.append(f"{report.nodeid} ({report.when}): {report.longreprtext[-2000:]}")
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        self.errors.append(str(excrepr)[-2000:])
+
+
+def run_board(
+    architectures: Sequence[tuple[str, str, str]],
+    properties: Sequence[str],
+    *,
+    jobs: int,
+    profile: str,
+    dtype: str,
+    seed: int,
+    caps: tuple[float, float],
+    on_row: Callable[["BoardRow"], None],
+    on_start: Callable[[str], None] = lambda name: None,
+) -> list["BoardRow"]:
+    """The board's rows, one item per (model type, class, kind), as one pytest session over
+    `jobs` workers; in the order given. RuntimeError when the session broke."""
+    collector = _BoardRows(on_row, on_start)
+    words = [*_base_words(jobs), "--ts-seed", str(seed), "--ts-profile", profile]
+    words += ["--ts-dtype", dtype, "--ts-board-caps", f"{caps[0]:g},{caps[1]:g}"]
+    words += [w for a in architectures for w in ("--ts-board", ":".join(a))]
+    words += [w for pid in properties for w in ("--ts-property", pid)]
+    code = pytest.main(["-p", "no:terminal", *words], [collector])
+    missing = [a for a, _, _ in architectures if a not in collector.rows]
+    if code != pytest.ExitCode.OK or missing:
+        why = "; ".join(collector.errors) or f"pytest exit code {int(code)}"
+        raise RuntimeError(f"the pytest session broke ({len(missing)} rows missing): {why}")
+    return [collector.rows[a] for a, _, _ in architectures]
 
 
 def pytest_arguments(

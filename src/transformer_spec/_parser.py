@@ -163,6 +163,61 @@ def _mutants_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     mutants.add_argument("--list", action="store_true", help="list the mutants and exit")
 
 
+def _board_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    board = sub.add_parser(
+        "board",
+        formatter_class=_Help,
+        help="check every Hugging Face architecture of the installed transformers (hf:CLASS)",
+        description="Check every architecture of transformers' causal-LM, masked-LM and "
+        "sequence-to-sequence tables through hf:CLASSNAME, each in a process of its own under "
+        "a memory and a time cap, and write the board: a verdict per architecture (pass, "
+        "refused with the reason, real bug with its known-failures entry, or FAIL). A line "
+        "per architecture as it is done. About 40 minutes for the 238 architectures of "
+        "transformers 5.23 with --jobs 2 on a 2-core machine. Exit 1 while a failure has no "
+        "known-failures entry.",
+    )
+    board.add_argument("names", nargs="*", metavar="ARCH", help="only these model types or classes")
+    board.add_argument(
+        "--dtype", action="append", metavar="DTYPE", help="one dtype (default float32)"
+    )
+    board.add_argument(
+        "--profile",
+        choices=["quick", "ci", "thorough"],
+        default="quick",
+        help="10, 25 or 200 examples per property (default: quick)",
+    )
+    board.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    board.add_argument(
+        "--property",
+        action="append",
+        metavar="PATTERN",
+        help="only properties matching this id or glob (repeatable)",
+    )
+    board.add_argument(
+        "--known-failures",
+        metavar="FILE",
+        help="hf:CLASS/PROPERTY (hf:CLASS/build: a class the library cannot build) per line, "
+        "then the written reason (docs/hf-known.txt)",
+    )
+    board.add_argument(
+        "--jobs", type=int, default=_CORES, help=f"worker processes (default: cores, {_CORES})"
+    )
+    board.add_argument("--shard", metavar="I/N", help="only every N-th architecture from the I-th")
+    board.add_argument(
+        "--memory-cap", type=float, default=4.0, metavar="GB", help="per architecture (default 4)"
+    )
+    board.add_argument(
+        "--time-cap",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="per architecture (default 600)",
+    )
+    board.add_argument("--markdown", metavar="PATH", help="write the board as markdown here")
+    board.add_argument("--json", metavar="PATH", help="write the rows as JSON here (for merge)")
+    board.add_argument("--list", action="store_true", help="list the architectures and exit")
+
+
 def _table_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     table = sub.add_parser(
         "table",
@@ -217,14 +272,20 @@ def _merge_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     merge = sub.add_parser(
         "merge",
         formatter_class=_Help,
-        help="join the JSON reports of table shards (or check runs) into one table",
+        help="join the JSON reports of table shards (or check runs, or board shards) into one",
         description="Join the --json reports of several `table` shards or `check` runs (for "
-        "example one CI job per device or per shard) into one conformance table. Exit 1 when a "
-        "cell has a failure with no written reason, 2 for a bad or conflicting report.",
+        "example one CI job per device or per shard) into one conformance table, or of "
+        "`board` shards into one board. Exit 1 when a cell (a board row) has a failure with no "
+        "written reason, 2 for a bad or conflicting report.",
     )
     merge.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports (--json)")
     merge.add_argument("--markdown", metavar="PATH", help="also write the table here")
     merge.add_argument("--json", metavar="PATH", help="also write the merged report here")
+    merge.add_argument(
+        "--known-failures",
+        metavar="FILE",
+        help="boards only: judge the rows again with these known failures (as board's)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,7 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"transformer-spec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    parsers = (_spec_parser, _check_parser, _mutants_parser, _table_parser, _merge_parser)
+    parsers = (
+        _spec_parser,
+        _check_parser,
+        _mutants_parser,
+        _table_parser,
+        _board_parser,
+        _merge_parser,
+    )
     for add in (*parsers, _copy_parser):
         add(sub)
     return parser

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from ._options import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
 from ._parser import build_parser
-from .commands import check, copy_task, merge, mutants, spec, table
+from .commands import board, check, copy_task, merge, mutants, spec, table
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "spec": spec.run,
     "check": check.run,
     "mutants": mutants.run,
     "table": table.run,
+    "board": board.run,
     "merge": merge.run,
     "copy-task": copy_task.run,
 }

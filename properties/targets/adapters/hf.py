@@ -4,18 +4,19 @@ from a tiny random config derived from the ModelSpec: nothing is downloaded, so 
 works with no network.
 
 The kind comes from transformers' own task tables: a sequence-to-sequence LM
-(`...ForConditionalGeneration`, T5, BART) is encoder_decoder, a causal LM (`...ForCausalLM`,
-`GPT2LMHeadModel`) decoder_only, a masked LM (`...ForMaskedLM`) encoder_only. The config's
-own parameter names are mapped from the notes' (d_model is `hidden_size`, `n_embd` or
-`d_model`; d_ff is `intermediate_size`, `n_inner`, `ffn_dim` or `d_ff`; ...); a quantity the
-config has no name for is a one-line error when the target is loaded, and a built model that
-does not have the asked-for sizes is refused (`Unsupported`), never silently changed.
+(`...ForConditionalGeneration`, T5, BART) is encoder_decoder, unless its forward takes no
+`decoder_input_ids` (an audio or vision LM listed there: decoder_only); a causal LM
+(`...ForCausalLM`, `GPT2LMHeadModel`) decoder_only, a masked LM (`...ForMaskedLM`)
+encoder_only. The tiny config comes from the config's own parameter names (`hf_config.py`);
+a config that names no width is a one-line error when the target is loaded, and a model that
+cannot be built or run at a drawn size is refused for that example (`Unsupported`, with the
+library's complaint), never failed and never silently resized.
 
 HF's `attention_mask` is 1 where a token is real; the adapters derive it from <PAD> (id 0),
 as a user does. Special ids follow the harness: <PAD> 0, <START> 1 (bos and decoder start),
 <END> 2. Dropout is off. A model built "without positional encoding" has its position
-information removed: a learned table zeroed, rotary frequencies zeroed (every rotation the
-identity), T5's relative attention bias zeroed; a model with none of those is refused.
+information removed wherever it keeps it (`_remove_positions`), and is refused where it
+still sees positions (`_check_positions_gone`) or has none to remove.
 Incremental decoding goes through HF's `past_key_values`. `hf_target` models generate with
 the harness's own loop (greedy, or sampling with the harness's generator: HF's sampler draws
 from the global RNG) and compute their training loss as the cross-entropy of their own
@@ -32,13 +33,17 @@ cache is checked by `incremental_logits`).
 The built-in `hf-gpt2`, `hf-gpt2-eager`, `hf-bert` and `hf-bart` targets are instances.
 """
 
+import functools
 import importlib
 import inspect
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from transformer_spec.properties.targets.adapters import hf_config
 from transformer_spec.properties.targets.adapters.language_model import generate_tokens
 from transformer_spec.properties.targets.protocols import (
     Conventions,
@@ -54,44 +59,13 @@ EXTRA_HINT = "pip install 'transformer-spec[hf]' (or: pip install transformers)"
 AttnImplementation = Literal["eager", "sdpa"] | None
 LossSource = Literal["library", "logits"]
 
-# The notes' sizes and the names configs give them. Every name the config's __init__ takes
-# is set (BART has encoder_* and decoder_* heads); the first group must match one name.
-_SIZES: dict[str, tuple[str, ...]] = {
-    "d_model": ("hidden_size", "n_embd", "d_model", "word_embed_proj_dim", "embedding_size", "dim"),
-    "n_heads": (
-        "num_attention_heads",
-        "n_head",
-        "num_heads",
-        "n_heads",
-        "encoder_attention_heads",
-        "decoder_attention_heads",
-        "num_key_value_heads",  # no grouped-query sharing: every head its own k, v
-    ),
-    "d_ff": (
-        "intermediate_size",
-        "n_inner",
-        "ffn_dim",
-        "d_ff",
-        "encoder_ffn_dim",
-        "decoder_ffn_dim",
-        "ffn_hidden_size",  # Falcon
-        "hidden_dim",  # DistilBERT
-    ),
-    "n_layers": (
-        "num_hidden_layers",
-        "n_layer",
-        "num_layers",
-        "n_layers",
-        "num_decoder_layers",
-        "encoder_layers",
-        "decoder_layers",
-    ),
-    "d_k": ("head_dim", "d_kv", "rotary_dim"),  # GPT-J's rotary dims: the whole head
-    "max_len": ("max_position_embeddings", "n_positions"),
-}
-_REQUIRED = ("d_model", "n_heads", "d_ff", "n_layers")
 # Position tables (nn.Embedding) by attribute name, and T5's relative attention bias.
 _POSITION_TABLES = ("wpe", "embed_positions", "position_embeddings", "relative_attention_bias")
+# What a module holding positions is called: a table (learned or sinusoidal, parameter or
+# buffer) is zeroed wherever it sits.
+_POSITIONAL_NAME = re.compile(r"wpe|.*pos(ition)?.*|relative_attention_bias")
+# A tiny model has thousands of parameters; one with more than this kept a default size.
+_MOST_PARAMETERS = 20_000_000
 # transformers' task tables, in the order a class is looked up (BART is in the masked-LM
 # table too, as a denoising model; it is an encoder-decoder first).
 _TASKS: tuple[tuple[str, ModelKind], ...] = (
@@ -116,15 +90,51 @@ def _transformers() -> Any:
         ) from err
 
 
+@functools.cache
 def _task_classes() -> dict[str, ModelKind]:
-    """Every language-model class name transformers lists, with its kind."""
+    """Every language-model class name transformers lists, with its kind: the table's,
+    except that a sequence-to-sequence class whose forward takes no `decoder_input_ids` is
+    decoder-only (an audio or vision LM listed there: its tower encodes media, and its text
+    is one causal stream)."""
+    tf = _transformers()
     tables = importlib.import_module("transformers.models.auto.modeling_auto")
     kinds: dict[str, ModelKind] = {}
     for table, kind in _TASKS:
         for names in getattr(tables, table).values():
             for name in (names,) if isinstance(names, str) else names:
+                if kind == "encoder_decoder" and not _takes(tf, name, "decoder_input_ids"):
+                    kinds.setdefault(name, "decoder_only")
                 kinds.setdefault(name, kind)
     return kinds
+
+
+def _takes(tf: Any, class_name: str, argument: str) -> bool:
+    forward = getattr(getattr(tf, class_name, None), "forward", None)
+    if forward is None:
+        return True  # a name the library lists but does not export: left to the table
+    return argument in inspect.signature(forward).parameters
+
+
+def architectures() -> list[tuple[str, str, ModelKind]]:
+    """(model type, class, kind) for every model type of transformers' language-model
+    tables, sorted by model type: its first class, in the order `_TASKS` looks classes up.
+    A class listed under several model types (GPT2LMHeadModel for gpt2 and gpt-sw3) is one
+    architecture, named by its config's own model type."""
+    tf = _transformers()
+    tables = importlib.import_module("transformers.models.auto.modeling_auto")
+    first: dict[str, str] = {}
+    for table, _ in _TASKS:
+        for model_type, names in getattr(tables, table).items():
+            first.setdefault(model_type, names if isinstance(names, str) else names[0])
+    types: dict[str, list[str]] = {}
+    for model_type, name in first.items():
+        types.setdefault(name, []).append(model_type)
+    kinds = _task_classes()
+    out = []
+    for name, candidates in types.items():
+        own = getattr(getattr(getattr(tf, name, None), "config_class", None), "model_type", "")
+        out.append((own if own in candidates else candidates[0], name, kinds[name]))
+    return sorted(out)
 
 
 def model_kind(class_name: str) -> ModelKind:
@@ -153,6 +163,8 @@ class HFModel:
         self.net = net.to(device=spec.device, dtype=spec.dtype).eval()
         self.kind: ModelKind = spec.kind
         self.loss_source = loss
+        # A model whose forward takes no attention mask (FNet) cannot hide <PAD>.
+        self.masks_padding = "attention_mask" in inspect.signature(net.forward).parameters
 
     def _forward(self, tokens: Tensor, src: Tensor | None, **kw: Any) -> Any:
         mask = (tokens != PAD).long()
@@ -186,12 +198,14 @@ class HFModel:
                 out = self.net(
                     input_ids=src,
                     attention_mask=(src != PAD).long(),
-                    decoder_input_ids=tokens[:, t : t + 1],
+                    decoder_input_ids=tokens[:, t : t + 1].contiguous(),
                     **kw,
                 )
             else:
                 mask = (tokens[:, : t + 1] != PAD).long()
-                out = self.net(input_ids=tokens[:, t : t + 1], attention_mask=mask, **kw)
+                out = self.net(
+                    input_ids=tokens[:, t : t + 1].contiguous(), attention_mask=mask, **kw
+                )
             past = getattr(out, "past_key_values", None)
             if past is None:
                 return None
@@ -203,15 +217,15 @@ class HFModel:
         equal to <PAD> left out: HF's own (`labels=`, ignore index -100) with loss="library",
         else computed from the model's logits in their dtype."""
         if self.loss_source == "logits":
-            inputs, labels = tokens[:, :-1], tokens[:, 1:]
-            with torch.enable_grad():
-                logits = self._forward(inputs, src).logits
+            inputs, labels = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+            with torch.enable_grad():  # no cache, as in training (RWKV updates its in place)
+                logits = self._forward(inputs, src, use_cache=False).logits
                 return nn.functional.cross_entropy(
                     logits.flatten(0, 1), labels.flatten(), ignore_index=PAD
                 )
         if self.kind == "encoder_decoder":
             assert src is not None
-            inputs, labels = tokens[:, :-1], tokens[:, 1:]
+            inputs, labels = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
             out = self.net(
                 input_ids=src,
                 attention_mask=(src != PAD).long(),
@@ -229,7 +243,16 @@ class HFModel:
         return dict(self.net.named_parameters())
 
     def embedding_parameter(self) -> Tensor:
+        """The embedding of the target tokens: an encoder-decoder model's decoder may have
+        its own (T5Gemma, FSMT), and the training properties feed it the target."""
         weight: Tensor = self.net.get_input_embeddings().weight
+        if self.kind == "encoder_decoder" and hasattr(self.net, "get_decoder"):
+            decoder = self.net.get_decoder()
+            embed = getattr(decoder, "embed_tokens", None)
+            if embed is None and hasattr(decoder, "get_input_embeddings"):
+                embed = decoder.get_input_embeddings()
+            if isinstance(embed, nn.Embedding) and embed.weight.shape == weight.shape:
+                return embed.weight
         return weight
 
     def load_pretrained_embedding(self, matrix: Tensor, *, freeze: bool) -> None:
@@ -267,92 +290,81 @@ class GeneratingHFModel(HFModel):
 
 
 def _remove_positions(net: nn.Module) -> None:
-    """Zero every position table, rotary frequency and relative bias; Unsupported if none."""
+    """Zero every position table, rotary frequency and relative bias; Unsupported if none.
+
+    Found by what holds them, not by one name: any buffer whose name holds `inv_freq` (per
+    layer type too: `local_inv_freq`), and every floating table of a module named for
+    positions (`wpe`, `embed_positions`, `position_embeddings`, `pos_emb`, ...) or T5's
+    relative bias, parameter or buffer, learned or sinusoidal."""
     found = []
     with torch.no_grad():
         for name, module in net.named_modules():
             last = name.rpartition(".")[2]
-            if isinstance(module, nn.Embedding) and last in _POSITION_TABLES:
-                module.weight.zero_()
-                found.append(name)
-            inv_freq = getattr(module, "inv_freq", None)
-            if isinstance(inv_freq, Tensor):
-                inv_freq.zero_()  # angle 0 at every position: each rotation is the identity
-                original = getattr(module, "original_inv_freq", None)
-                if isinstance(original, Tensor):
-                    original.zero_()
-                found.append(name)
+            tables = _POSITIONAL_NAME.fullmatch(last) is not None
+            own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+            for key, t in own:
+                if not t.is_floating_point():
+                    continue
+                if "inv_freq" in key or (tables and t.dim() >= 1):
+                    t.zero_()  # a zero angle makes each rotation the identity
+                    found.append(f"{name}.{key}")
     if not found:
         raise Unsupported(
             f"{type(net).__name__}: no position table, rotary frequencies or relative bias "
-            "found to remove, so it cannot be built without positional encoding"
+            "found to remove, so it cannot be built without positional encoding",
+            always=True,
         )
 
 
-def _config_names(config_class: Any) -> set[str]:
-    return set(inspect.signature(config_class.__init__).parameters) - {"self", "kwargs"}
+def _check_positions_gone(net: Any, kind: ModelKind, device: torch.device) -> None:
+    """Unsupported when the model still sees positions after _remove_positions.
+
+    A decoder's last position must not see the order of the tokens before it (rotary
+    positions are relative: shifting every position id would not show them). An encoder
+    must give identical tokens identical logits at every position, and must not
+    mix neighbouring tokens with a convolution over the sequence: ConvBERT's span
+    convolution, Nystromformer's convolution of the values and FNet's Fourier transform
+    know the order of the tokens with no table to remove."""
+    name = type(net).__name__
+    if kind == "encoder_only":
+        _no_sequence_convolution(net)
+        same = torch.full((1, 6), 5, device=device)
+        with torch.no_grad():
+            out = net(input_ids=same).logits
+        if not torch.allclose(out, out[:, :1].expand_as(out), rtol=1e-3, atol=_atol(out)):
+            raise Unsupported(
+                f"{name}: with its position tables and rotary frequencies zeroed, identical "
+                "tokens still get different logits at different positions (its token mixing "
+                "knows their order), so it cannot be built without positional encoding",
+                always=True,
+            )
+    if kind == "decoder_only":  # the last position sees a multiset: its order is invisible
+        tokens = torch.tensor([[5, 7, 6, 9]], device=device)
+        with torch.no_grad():
+            a = net(input_ids=tokens).logits[:, -1]
+            b = net(input_ids=tokens[:, [1, 2, 0, 3]]).logits[:, -1]
+        if not torch.allclose(a, b, rtol=1e-3, atol=_atol(a)):
+            raise Unsupported(
+                f"{name}: positions remain after its position tables and rotary frequencies "
+                "were zeroed (reordering the tokens before the last changes the last "
+                "position's logits), so it cannot be built without positional encoding",
+                always=True,
+            )
 
 
-def _mapping(class_name: str, config_class: Any) -> dict[str, tuple[str, ...]]:
-    """The notes' sizes -> the config parameters that take them; ValueError for a required
-    one the config has no name for."""
-    names = _config_names(config_class)
-    mapping = {
-        size: tuple(n for n in candidates if n in names) for size, candidates in _SIZES.items()
-    }
-    missing = [size for size in _REQUIRED if not mapping[size]]
-    if missing:
-        raise ValueError(
-            f"{class_name}: its config ({config_class.__name__}) has no parameter for "
-            f"{', '.join(missing)} (looked for {', '.join(n for m in missing for n in _SIZES[m])})"
-        )
-    return mapping
+def _atol(t: Tensor) -> float:
+    return 1e-5 * float(t.abs().max().clamp(min=1))
 
 
-def tiny_config(
-    class_name: str,
-    spec: ModelSpec,
-    mapping: dict[str, tuple[str, ...]],
-    *,
-    extra_positions: int = 0,
-) -> Any:
-    """The class's config with the spec's sizes, the harness's special ids and no dropout;
-    `extra_positions` more rows in the position table than max_len."""
-    tf = _transformers()
-    config_class = getattr(tf, class_name).config_class
-    names = _config_names(config_class)
-    values = {
-        "d_model": spec.d_model,
-        "n_heads": spec.n_heads,
-        "d_ff": spec.d_ff,
-        "n_layers": spec.n_layers,
-        "d_k": spec.d_model // spec.n_heads,
-        "max_len": spec.max_len + extra_positions,
-    }
-    kwargs: dict[str, Any] = {n: values[size] for size, ns in mapping.items() for n in ns}
-    specials = {
-        "vocab_size": spec.vocab_size,
-        "pad_token_id": PAD,
-        "bos_token_id": START,
-        "eos_token_id": END,
-        "decoder_start_token_id": START,
-        "forced_eos_token_id": None,
-        "forced_bos_token_id": None,
-        "type_vocab_size": 1,  # BERT's segment ids: one segment
-        "use_cache": True,
-    }
-    kwargs.update({n: v for n, v in specials.items() if n in names})
-    kwargs.update({n: 0.0 for n in names if "dropout" in n or "pdrop" in n or n == "layerdrop"})
-    config = config_class(**kwargs)
-    wrong = [
-        f"{n}={getattr(config, n, None)!r} (asked {kwargs[n]!r})"
-        for ns in mapping.values()
-        for n in ns
-        if getattr(config, n, None) != kwargs[n]
-    ]
-    if wrong:
-        raise Unsupported(f"{class_name}: the config does not keep the sizes: {', '.join(wrong)}")
-    return config
+def _no_sequence_convolution(net: nn.Module) -> None:
+    for name, module in net.named_modules():
+        if isinstance(module, nn.Conv1d | nn.Conv2d) and module.kernel_size[0] > 1:
+            raise Unsupported(
+                f"{type(net).__name__}: {name} convolves neighbouring tokens (kernel "
+                f"{module.kernel_size[0]}): the order of the tokens is in its kernel, so it "
+                "cannot be built without positional encoding",
+                always=True,
+            )
 
 
 def build(
@@ -363,30 +375,91 @@ def build(
     loss: LossSource = "logits",
     generation: bool = True,
 ) -> HFModel:
-    """One model of `class_name` with the spec's sizes; Unsupported when it cannot have them."""
-    tf = _transformers()
-    cls = getattr(tf, class_name)
-    mapping = _mapping(class_name, cls.config_class)
-    net = _net(cls, tiny_config(class_name, spec, mapping), attn, spec.seed)
+    """One model of `class_name` with the spec's sizes; Unsupported when it cannot have them:
+    its config refuses them, it cannot be built with them, or it cannot run a 2-token input
+    at them (each with the library's own complaint)."""
+    cls = getattr(_transformers(), class_name)
+    positions = spec.max_len
+    net = _net(cls, class_name, spec, positions, attn)
     offset = _position_offset(net)
     if offset:  # RoBERTa numbers positions from <PAD> + 1: its table needs more rows
-        config = tiny_config(class_name, spec, mapping, extra_positions=offset)
-        net = _net(cls, config, attn, spec.seed)
-    embedding = tuple(net.get_input_embeddings().weight.shape)
+        net = _net(cls, class_name, spec, positions + offset, attn)
+    count = sum(p.numel() for p in net.parameters())
+    if count > _MOST_PARAMETERS:
+        raise Unsupported(
+            f"{class_name}: built at d_model={spec.d_model} it still has {count:,} parameters "
+            "(a size its config names in a way the tiny config does not know), too many to "
+            "check here",
+            always=True,
+        )
+    table = net.get_input_embeddings()
+    if not isinstance(table, nn.Embedding):
+        raise Unsupported(
+            f"{class_name}: its input embedding is a {type(table).__name__}, not one table "
+            "of token rows (MusicGen embeds one audio codebook per table)",
+            always=True,
+        )
+    embedding = tuple(table.weight.shape)
     if embedding != (spec.vocab_size, spec.d_model):
         raise Unsupported(
             f"{class_name}: token embedding of shape {embedding}, asked for "
             f"({spec.vocab_size}, {spec.d_model})"
         )
     model = GeneratingHFModel if generation and spec.kind != "encoder_only" else HFModel
-    return model(net, spec, loss=loss)
+    built = model(net, spec, loss=loss)
+    _probe(built, class_name, spec, attn)
+    return built
 
 
-def _net(cls: Any, config: Any, attn: AttnImplementation, seed: int) -> Any:
-    seed_torch(seed)
-    if attn is None:
-        return cls._from_config(config)
-    return cls._from_config(config, attn_implementation=attn)
+def _net(
+    cls: Any, class_name: str, spec: ModelSpec, positions: int, attn: AttnImplementation
+) -> Any:
+    config = hf_config.tiny_config(
+        class_name,
+        cls.config_class,
+        spec,
+        positions=positions,
+        decoder=spec.kind == "decoder_only",
+    )
+    seed_torch(spec.seed)
+    kwargs = {} if attn is None else {"attn_implementation": attn}
+    try:
+        return cls._from_config(config, **kwargs)
+    except Exception as err:
+        raise Unsupported(
+            f"{class_name}: cannot be built at d_model={spec.d_model}, n_heads={spec.n_heads}, "
+            f"d_ff={spec.d_ff}, n_layers={spec.n_layers} ({hf_config.first_line(err)})"
+        ) from None
+
+
+def _probe(model: "HFModel", class_name: str, spec: ModelSpec, attn: AttnImplementation) -> None:
+    """One forward pass on a 2-token input: a model that cannot run at these sizes is
+    refused here, with its complaint, instead of failing every property. Only the sizes
+    are refused: a build in another dtype that fails where the float32 build of the same
+    sizes runs (an MoE path with no float64 kernel) is handed to the properties, which
+    fail on it."""
+    error = _forward_error(model, spec)
+    if error and spec.dtype != torch.float32:
+        twin = replace(spec, dtype=torch.float32, positional=True)
+        net = _net(getattr(_transformers(), class_name), class_name, twin, spec.max_len, attn)
+        if not _forward_error(HFModel(net, twin), twin):
+            error = ""
+    if error:
+        raise Unsupported(
+            f"{class_name}: at d_model={spec.d_model}, n_heads={spec.n_heads}, d_ff={spec.d_ff}, "
+            f"n_layers={spec.n_layers}, a forward pass on 2 tokens raised {error}"
+        )
+    if not spec.positional:
+        _check_positions_gone(model.net, spec.kind, spec.device)
+
+
+def _forward_error(model: "HFModel", spec: ModelSpec) -> str:
+    tokens = torch.tensor([[START, 5]], device=spec.device)
+    try:
+        model.logits(tokens, tokens if spec.kind == "encoder_decoder" else None)
+    except Exception as err:
+        return hf_config.first_line(err)
+    return ""
 
 
 def _position_offset(net: nn.Module) -> int:
@@ -434,7 +507,7 @@ def hf_target(
         raise ValueError(f"attn: {attn!r}, expected 'eager', 'sdpa' or None (the default)")
     if loss not in ("logits", "library"):
         raise ValueError(f"loss: {loss!r}, expected 'logits' or 'library'")
-    _mapping(class_name, cls.config_class)  # a config we cannot size is an error now
+    _sizable(class_name, cls.config_class)
     how = "" if attn is None else f" ({attn})"
     return Target(
         name=name or f"hf:{class_name}" + (f":{attn}" if attn else ""),
@@ -444,6 +517,21 @@ def hf_target(
         model=lambda spec: build(class_name, spec, attn=attn, loss=loss, generation=generation),
         model_kinds=(kind,),
     )
+
+
+def _sizable(class_name: str, config_class: Any) -> None:
+    """ValueError when no parameter of the config (or of a sub-config) holds the model's
+    width: nothing the notes size could be set."""
+    try:
+        default = config_class()
+    except Exception:
+        return  # refused per model built, with the config's complaint
+    if not hf_config.has_width(default):
+        raise ValueError(
+            f"{class_name}: its config ({config_class.__name__}) has no parameter for d_model "
+            "(hidden_size, n_embd, d_model, dim, embedding_size, ...), in itself or a "
+            "sub-config"
+        )
 
 
 def _builtin(name: str, class_name: str, attn: AttnImplementation = None) -> Target:

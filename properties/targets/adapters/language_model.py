@@ -285,7 +285,8 @@ class LanguageModel:
     def _loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
         if self.loss_hook is not None:
             return self.loss_hook(self.module, tokens, src)
-        inputs, labels = tokens[:, :-1], tokens[:, 1:]
+        # Contiguous, as a data loader's batches are (nanoGPT's loss calls .view on them).
+        inputs, labels = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
         if self.targets_kwarg is not None:
             if self.pad_id is not None:
                 labels = labels.masked_fill(labels == self.pad_id, self.ignore_index)
