@@ -143,6 +143,18 @@ def temperature_applied_twice() -> Target:
     )
 
 
+def _top_k(logits: Tensor, sample: bool, generator: torch.Generator | None) -> Tensor:
+    k = max(1, logits.shape[-1] * 3 // 4)
+    kth = logits.topk(k, dim=-1).values[:, -1:]
+    return _choose(logits.masked_fill(logits < kth, float("-inf")), sample, generator)
+
+
+def silent_top_k() -> Target:
+    """Sampling never draws the rarest quarter of the vocabulary (a top-k left on where plain
+    sampling is asked): the rare tokens that the chi-square test pools must still count."""
+    return _loop_target("silent-top-k", choose=staticmethod(_top_k))
+
+
 # ---- training -------------------------------------------------------------------------------
 
 
@@ -293,6 +305,7 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "sampling_is_greedy": ("generation.sampling_matches_distribution",),
     "greedy_samples": ("generation.greedy_appends_argmax",),
     "temperature_applied_twice": ("generation.sampling_matches_distribution",),
+    "silent_top_k": ("generation.sampling_matches_distribution",),
     "loss_counts_padding": ("training.loss_is_cross_entropy", "training.pad_ignored"),
     "mean_over_all_positions": ("training.loss_is_cross_entropy", "training.pad_ignored"),
     "loss_not_shifted": ("training.loss_is_cross_entropy",),

@@ -349,12 +349,39 @@ def test_without_positions_a_permutation_permutes_the_outputs(
 
     without = moved(hf.build(class_name, _spec(kind, positional=False)))
     monkeypatch.setattr(hf, "_remove_positions", lambda net: None)
-    if kind != "encoder_decoder":  # the build sees the positions left in, and refuses
+    if kind == "encoder_only":  # the build sees the positions left in, and refuses
         with pytest.raises(Unsupported, match="cannot be built without positional encoding"):
             hf.build(class_name, _spec(kind, positional=False))
     monkeypatch.setattr(hf, "_check_positions_gone", lambda net, kind, device: None)
     kept = moved(hf.build(class_name, _spec(kind, positional=False)))
     assert without < 1e-6 and kept > 1000 * max(without, 1e-9), (without, kept)
+
+
+@HF
+@pytest.mark.parametrize("class_name", ["GPT2LMHeadModel", "LlamaForCausalLM", "OPTForCausalLM"])
+def test_a_deep_decoder_without_positions_is_built(class_name: str) -> None:
+    """Regression: the build's check once reordered the tokens before the last one, which a
+    decoder of two or more layers sees without any position (each token's state depends on
+    the tokens before it), and refused 109 decoders' left-padding property on the board.
+    Without positions, shifting every position id changes nothing, at any depth."""
+    spec = dataclasses.replace(_spec("decoder_only", positional=False), n_layers=3)
+    model = hf.build(class_name, spec)
+    tokens = torch.tensor([[5, 9, 7, 11]])
+    shifted = model.net(input_ids=tokens, position_ids=torch.arange(2, 6)[None]).logits
+    assert torch.allclose(model.logits(tokens), shifted, atol=1e-6)
+
+
+@HF
+def test_a_decoder_whose_absolute_positions_remain_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GPT-2's learned table left in: a common shift of the position ids, as left padding
+    makes, changes its logits, and the build refuses, naming why. (Rotary frequencies left
+    in are relative: left padding cannot show them, and Llama is built.)"""
+    monkeypatch.setattr(hf, "_remove_positions", lambda net: None)
+    with pytest.raises(Unsupported, match="shifting every position id by 3"):
+        hf.build("GPT2LMHeadModel", _spec("decoder_only", positional=False))
+    hf.build("LlamaForCausalLM", _spec("decoder_only", positional=False))
 
 
 def test_a_model_with_no_positions_to_remove_is_refused() -> None:

@@ -294,6 +294,31 @@ def test_a_class_its_own_default_config_cannot_build_is_told_apart() -> None:
     assert B._default_build_error("LlamaForCausalLM") == ""
 
 
+@HF
+def test_a_package_missing_here_is_not_the_librarys_bug() -> None:
+    """Gemma 3n's vision tower needs timm: without it the class is refused with the import
+    error, never reported as a class transformers cannot build."""
+    if __import__("importlib").util.find_spec("timm") is not None:
+        pytest.skip("timm is installed here")
+    assert B._default_build_error("Gemma3nForConditionalGeneration") == ""
+
+
+@pytest.mark.parametrize(
+    ("refusal", "own"),
+    [
+        ("cannot be built at d_model=16 (KeyError: 'full_attention')", True),
+        ("cannot be built at d_model=16 (ValueError: axial factors (64, 192) sum to 16)", False),
+    ],
+)
+def test_the_librarys_own_build_is_blamed_only_for_its_own_error(refusal: str, own: bool) -> None:
+    """A class refused at every tiny size is the library's own build failure only when the
+    tiny builds fail with the error its default config gives (Dbrx, Cohere Compass); refused
+    for another reason (Reformer's axial positions), it stays refused, with that reason."""
+    row = _row(("a", "not_applicable"))
+    row.results[0]["reason"] = f"the library refused every example: X: {refusal}"
+    assert B._refused_for("KeyError: 'full_attention'", row) is own
+
+
 def test_known_failures_are_written_only_for_causes_with_a_reproduction() -> None:
     """tools/hf_known.py writes an entry per failing property whose cause it knows (by its
     message or its class), `hf:CLASS/build` for a class its default config cannot build, and
@@ -320,10 +345,27 @@ def test_known_failures_are_written_only_for_causes_with_a_reproduction() -> Non
     }
     lines = known.entries(board)
     assert [line.split()[0] for line in lines] == [
+        *(line.split()[0] for line in known.OTHER_CELLS),
         "hf:MixtralForCausalLM/p.q",
         "hf:XGLMForCausalLM/p.q",
         "hf:DbrxForCausalLM/build",
     ]
+    repro = (ROOT / "docs" / "repro" / "hf_default_configs.py").read_text()
+    assert all(f'"{name}"' in repro for name in known.BUILD_CLASSES)
     for line in lines:  # each reason names a reproduction that exists
         path = line.split("docs/repro/")[1].split()[0]
         assert (ROOT / "docs" / "repro" / path).is_file()
+
+
+def test_every_committed_known_failure_names_a_reproduction_that_exists() -> None:
+    """docs/hf-known.txt turns FAIL rows into `real bug`: each entry must point at the
+    stand-alone reproduction that shows the bug, and the board must name no FAIL left."""
+    from transformer_spec.properties.targets.loading import load_known_failures
+
+    entries = load_known_failures(str(ROOT / "docs" / "hf-known.txt"))
+    assert len(entries) > 100
+    for entry in entries:
+        path = entry.reason.split("docs/repro/")[1].split()[0]
+        assert (ROOT / "docs" / "repro" / path).is_file(), entry
+    board = (ROOT / "docs" / "hf-board.md").read_text()
+    assert "| **FAIL** |" not in board and ", 0 unexplained failures)" in board

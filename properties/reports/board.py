@@ -101,7 +101,7 @@ def check_architecture(
         row.results.append(kept)
     if not row.applicable():  # refused everywhere: is it the library's own build that fails?
         error = _default_build_error(row.class_name)
-        if error:
+        if error and _refused_for(error, row):
             row.problem = f"{OWN_BUILD} ({error})"
     row.seconds = time.perf_counter() - start
     return row
@@ -119,9 +119,18 @@ def _default_build_error(class_name: str) -> str:
         config = cls.config_class()
         with torch.device("meta"):
             cls(config)
+    except ImportError:  # a package missing here (timm), not the library's bug
+        return ""
     except Exception as err:
         return first_line(err)
     return ""
+
+
+def _refused_for(error: str, row: Row) -> bool:
+    """Whether the tiny builds were refused for the default config's own error: a class
+    refused for another reason (a size the tiny config cannot give) is refused, with it."""
+    reasons = [r["reason"] for r in row.results if r["outcome"] == "not_applicable"]
+    return any(error[:60] in " ".join(reason.split()) for reason in reasons)
 
 
 _KEPT = ("property", "outcome", "seconds", "reason", "message", "fault", "traceback")

@@ -319,12 +319,15 @@ def _remove_positions(net: nn.Module) -> None:
 def _check_positions_gone(net: Any, kind: ModelKind, device: torch.device) -> None:
     """Unsupported when the model still sees positions after _remove_positions.
 
-    A decoder's last position must not see the order of the tokens before it (rotary
-    positions are relative: shifting every position id would not show them). An encoder
-    must give identical tokens identical logits at every position, and must not
+    An encoder must give identical tokens identical logits at every position, and must not
     mix neighbouring tokens with a convolution over the sequence: ConvBERT's span
     convolution, Nystromformer's convolution of the values and FNet's Fourier transform
-    know the order of the tokens with no table to remove."""
+    know the order of the tokens with no table to remove. A decoder's logits must not
+    change when every position id is shifted alike, as left padding shifts them: absolute
+    positions are what left padding would show. (Relative ones, rotary frequencies kept
+    somewhere else, are blind to a common shift; and no reordering test can tell them from a
+    decoder without positions: from its second layer on, a causal decoder without any
+    position already sees the order of its tokens, through what each one saw before it.)"""
     name = type(net).__name__
     if kind == "encoder_only":
         _no_sequence_convolution(net)
@@ -338,16 +341,16 @@ def _check_positions_gone(net: Any, kind: ModelKind, device: torch.device) -> No
                 "knows their order), so it cannot be built without positional encoding",
                 always=True,
             )
-    if kind == "decoder_only":  # the last position sees a multiset: its order is invisible
+    if kind == "decoder_only" and "position_ids" in inspect.signature(net.forward).parameters:
         tokens = torch.tensor([[5, 7, 6, 9]], device=device)
         with torch.no_grad():
-            a = net(input_ids=tokens).logits[:, -1]
-            b = net(input_ids=tokens[:, [1, 2, 0, 3]]).logits[:, -1]
-        if not torch.allclose(a, b, rtol=1e-3, atol=_atol(a)):
+            a = net(input_ids=tokens).logits
+            b = net(input_ids=tokens, position_ids=torch.arange(3, 7, device=device)[None])
+        if not torch.allclose(a, b.logits, rtol=1e-3, atol=_atol(a)):
             raise Unsupported(
                 f"{name}: positions remain after its position tables and rotary frequencies "
-                "were zeroed (reordering the tokens before the last changes the last "
-                "position's logits), so it cannot be built without positional encoding",
+                "were zeroed (shifting every position id by 3, as left padding does, changes "
+                "its logits), so it cannot be built without positional encoding",
                 always=True,
             )
 
@@ -395,8 +398,8 @@ def build(
     table = net.get_input_embeddings()
     if not isinstance(table, nn.Embedding):
         raise Unsupported(
-            f"{class_name}: its input embedding is a {type(table).__name__}, not one table "
-            "of token rows (MusicGen embeds one audio codebook per table)",
+            f"{class_name}: its input embedding is a {type(table).__name__}, not an "
+            "nn.Embedding (one table of token rows, which the properties read and train)",
             always=True,
         )
     embedding = tuple(table.weight.shape)
