@@ -62,29 +62,44 @@ class _Collector:
 
 
 class _Rows:
-    """Receives each mutant item's kill-matrix row on the controller."""
+    """Receives each item's row (the user property `key`: a kill-matrix or a board row) on the
+    controller; `make` turns its JSON into the row and the row's name."""
 
-    def __init__(self, on_row: Callable[["Row"], None], on_start: Callable[[str], None]) -> None:
-        self.on_row, self.on_start = on_row, on_start
-        self.rows: dict[str, Row] = {}
+    def __init__(
+        self,
+        key: str,
+        make: Callable[[dict[str, Any]], tuple[str, Any]],
+        on_row: Callable[[Any], None],
+        on_start: Callable[[str], None],
+    ) -> None:
+        self.key, self.make, self.on_row, self.on_start = key, make, on_row, on_start
+        self.rows: dict[str, Any] = {}
         self.errors: list[str] = []
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:  # a worker started an item
         self.on_start(nodeid.rsplit("[", 1)[1][:-1])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from transformer_spec.properties.reports.kill_matrix import Row
-
         for key, value in report.user_properties:
-            if key == ROW and report.when == "call":
-                row = Row(**json.loads(str(value)))
-                self.rows[row.mutant] = row
+            if key == self.key and report.when == "call":
+                name, row = self.make(json.loads(str(value)))
+                self.rows[name] = row
                 self.on_row(row)
         if report.failed:
             self.errors.append(f"{report.nodeid} ({report.when}): {report.longreprtext[-2000:]}")
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         self.errors.append(str(excrepr)[-2000:])
+
+    def run(self, words: list[str], ids: Sequence[str]) -> list[Any]:
+        """The rows of the session `words`, in the order of `ids`; RuntimeError when the
+        session broke or a row is missing."""
+        code = pytest.main(["-p", "no:terminal", *words], [self])
+        missing = [i for i in ids if i not in self.rows]
+        if code != pytest.ExitCode.OK or missing:
+            why = "; ".join(self.errors) or f"pytest exit code {int(code)}"
+            raise RuntimeError(f"the pytest session broke ({len(missing)} rows missing): {why}")
+        return [self.rows[i] for i in ids]
 
 
 def _base_words(jobs: int) -> list[str]:
@@ -109,42 +124,13 @@ def run_mutants(
     """The kill matrix of the catalogue mutants `names` (an item each, see
     test_properties.test_mutant) as one pytest session over `jobs` workers; rows in the order
     of `names`, each handed to `on_row` as it arrives. RuntimeError when the session broke."""
-    collector = _Rows(on_row, on_start)
+    from transformer_spec.properties.reports.kill_matrix import Row
+
     words = [*_base_words(jobs), "--ts-seed", str(seed)]
     words += [w for name in names for w in ("--ts-mutant", name)]
     words += [w for pid in properties for w in ("--ts-property", pid)]
-    code = pytest.main(["-p", "no:terminal", *words], [collector])
-    missing = [n for n in names if n not in collector.rows]
-    if code != pytest.ExitCode.OK or missing:
-        why = "; ".join(collector.errors) or f"pytest exit code {int(code)}"
-        raise RuntimeError(f"the pytest session broke ({len(missing)} rows missing): {why}")
-    return [collector.rows[n] for n in names]
-
-
-class _BoardRows:
-    """Receives each architecture's board row on the controller."""
-
-    def __init__(self, on_row: Callable[["BoardRow"], None], on_start: Callable[[str], None]):
-        self.on_row, self.on_start = on_row, on_start
-        self.rows: dict[str, BoardRow] = {}
-        self.errors: list[str] = []
-
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self.on_start(nodeid.rsplit("[", 1)[1][:-1])
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from transformer_spec.properties.reports.board import Row
-
-        for key, value in report.user_properties:
-            if key == BOARD and report.when == "call":
-                row = Row(**json.loads(str(value)))
-                self.rows[row.architecture] = row
-                self.on_row(row)
-        if report.failed:
-            self.errors.append(f"{report.nodeid} ({report.when}): {report.longreprtext[-2000:]}")
-
-    def pytest_internalerror(self, excrepr: Any) -> None:
-        self.errors.append(str(excrepr)[-2000:])
+    rows = _Rows(ROW, lambda data: (data["mutant"], Row(**data)), on_row, on_start)
+    return rows.run(words, names)
 
 
 def run_board(
@@ -161,17 +147,14 @@ def run_board(
 ) -> list["BoardRow"]:
     """The board's rows, one item per (model type, class, kind), as one pytest session over
     `jobs` workers; in the order given. RuntimeError when the session broke."""
-    collector = _BoardRows(on_row, on_start)
+    from transformer_spec.properties.reports.board import Row as BoardRow
+
     words = [*_base_words(jobs), "--ts-seed", str(seed), "--ts-profile", profile]
     words += ["--ts-dtype", dtype, "--ts-board-caps", f"{caps[0]:g},{caps[1]:g}"]
     words += [w for a in architectures for w in ("--ts-board", ":".join(a))]
     words += [w for pid in properties for w in ("--ts-property", pid)]
-    code = pytest.main(["-p", "no:terminal", *words], [collector])
-    missing = [a for a, _, _ in architectures if a not in collector.rows]
-    if code != pytest.ExitCode.OK or missing:
-        why = "; ".join(collector.errors) or f"pytest exit code {int(code)}"
-        raise RuntimeError(f"the pytest session broke ({len(missing)} rows missing): {why}")
-    return [collector.rows[a] for a, _, _ in architectures]
+    rows = _Rows(BOARD, lambda data: (data["architecture"], BoardRow(**data)), on_row, on_start)
+    return rows.run(words, [a for a, _, _ in architectures])
 
 
 def pytest_arguments(
