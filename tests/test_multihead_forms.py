@@ -134,8 +134,12 @@ def test_a_wrong_mha_form_is_refused_when_declared(kwargs: dict[str, object], me
 def test_the_self_attention_adapter_names_what_is_wrong() -> None:
     spec = MHASpec(8, 2, torch.float32, CPU, 0)
     cases: list[tuple[dict[str, object], type[Exception], str]] = [
-        ({"qkv": "attn"}, ValueError, "qkv: the module (CausalSelfAttention) has no submodule"),
-        ({"out": "c_attn"}, ValueError, "out: 'c_attn' has weight of shape (24, 8)"),
+        (
+            {"qkv": "attn"},
+            ValueError,
+            "projections['qkv']: CausalSelfAttention has no submodule or parameter 'attn'",
+        ),
+        ({"out": "c_attn"}, ValueError, "projections['o']: 'c_attn' has weight of shape (24, 8)"),
         ({"qkv": ("c_proj", "c_proj")}, ValueError, "expected one path or three"),
         ({"split": "qqv"}, ValueError, "split: 'qqv', expected an order of"),
         ({"causal": "argument"}, ValueError, "causal: 'argument', expected 'always' or"),

@@ -14,7 +14,12 @@ from transformer_spec.properties.harness.registry import Check, Context, prop
 from transformer_spec.properties.harness.strategies import AttentionCase, attention_cases
 
 
-@prop("attention.weights_are_distributions", clauses=("ATTN-ROWSUM",), needs=("attention.weights",))
+@prop(
+    "attention.weights_are_distributions",
+    clauses=("ATTN-ROWSUM",),
+    needs=("attention.weights",),
+    exact=True,
+)
 def weights_are_distributions(ctx: Context) -> Check:
     """Attention weights are non-negative and every query row sums to one."""
 
@@ -30,7 +35,10 @@ def weights_are_distributions(ctx: Context) -> Check:
 
 
 @prop(
-    "attention.output_in_convex_hull_of_values", clauses=("ATTN-CONVEX-HULL",), needs=("attention",)
+    "attention.output_in_convex_hull_of_values",
+    clauses=("ATTN-CONVEX-HULL",),
+    needs=("attention",),
+    exact=True,
 )
 def output_in_convex_hull(ctx: Context) -> Check:
     """Each output lies between the smallest and largest value row (per coordinate); one key
@@ -64,6 +72,7 @@ def output_in_convex_hull(ctx: Context) -> Check:
     clauses=("ATTN-FORMULA", "SCALE-SQRT-DK"),
     needs=("attention",),
     conventions=("score_scale", "statistics_dtype"),
+    exact=True,
 )
 def matches_float64_formula(ctx: Context) -> Check:
     """Output (and weights, if returned) equal softmax(q k^T / sqrt(d_k)) v computed in float64

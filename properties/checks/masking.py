@@ -87,6 +87,7 @@ def causal_pattern(ctx: Context) -> Check:
     clauses=("MASK-CAUSAL-ALIGNMENT",),
     needs=("attention", "attention.unequal_causal"),
     conventions=("causal_alignment", "fully_masked_row", "score_scale"),
+    exact=True,
 )
 def causal_alignment(ctx: Context) -> Check:
     """With query length != key length, the causal flag hides exactly the keys the declared
@@ -117,6 +118,7 @@ def causal_alignment(ctx: Context) -> Check:
     clauses=("MASK-PAD-ZERO-WEIGHT", "MASK-POLARITY"),
     needs=("attention.weights",),
     conventions=("mask_polarity",),
+    exact=True,
 )
 def masked_keys_zero_weight(ctx: Context) -> Check:
     """Keys the mask blocks (in the declared polarity) get weight exactly 0; the others share
@@ -184,6 +186,7 @@ def masked_content_no_effect(ctx: Context) -> Check:
     clauses=("MASK-COMBINED",),
     needs=("attention",),
     conventions=("fully_masked_row", "score_scale"),
+    exact=True,
 )
 def padding_and_causal_combine(ctx: Context) -> Check:
     """A padding mask together with the causal flag hides a key when either hides it."""

@@ -359,6 +359,7 @@ def declared_weights(ctx: Context, per_head: Tensor) -> Tensor:
     clauses=("MHA-FORMULA", "MHA-HEAD-SPLIT", "XATTN-KV-FROM-ENCODER"),
     needs=("mha",),
     conventions=("score_scale",),
+    exact=True,
 )
 def equals_concat_of_heads(ctx: Context) -> Check:
     """Output equals Concat(head_1..head_h) W_O + b_O, each head on its own d_k columns.
@@ -411,6 +412,7 @@ def output_has_query_shape(ctx: Context) -> Check:
     clauses=("MHA-WEIGHTS-PER-HEAD",),
     needs=("mha.weights",),
     conventions=("weights",),
+    exact=True,
 )
 def weights_are_distributions(ctx: Context) -> Check:
     """Weights have the declared layout (per head or averaged); every row is a distribution.
@@ -438,6 +440,7 @@ def weights_are_distributions(ctx: Context) -> Check:
     clauses=("MHA-WEIGHTS-FROM-QK", "MHA-WEIGHTS-PER-HEAD", "MHA-HEAD-SPLIT"),
     needs=("mha.weights",),
     conventions=("weights", "score_scale"),
+    exact=True,
 )
 def weights_from_q_k(ctx: Context) -> Check:
     """Weights equal softmax(Q_i K_i^T / sqrt(d_k)) per head, from W_Q and W_K alone.
@@ -779,6 +782,7 @@ def fully_padded_item(ctx: Context) -> Check:
     clauses=("MASK-CAUSAL-ALIGNMENT", "MHA-FORMULA", "MASK-FULLY-MASKED-ROW"),
     needs=("mha", "mha.cross", "mha.causal", "mha.unequal_causal"),
     conventions=("causal_alignment", "fully_masked_row", "score_scale"),
+    exact=True,
 )
 def causal_alignment(ctx: Context) -> Check:
     """With L_query != L_key, causal attention hides exactly the keys the declared alignment
@@ -819,6 +823,7 @@ def causal_alignment(ctx: Context) -> Check:
     clauses=("MASK-COMBINED", "MHA-FORMULA", "MASK-FULLY-MASKED-ROW"),
     needs=("mha", "mha.key_padding", "mha.causal"),
     conventions=("mask_polarity", "fully_masked_row", "score_scale"),
+    exact=True,
 )
 def padding_and_causal_combine(ctx: Context) -> Check:
     """Key padding together with the causal mask hides a key when either hides it: rows
@@ -862,6 +867,7 @@ def padding_and_causal_combine(ctx: Context) -> Check:
     clauses=("MASK-CAUSAL-PATTERN", "MHA-WEIGHTS-PER-HEAD"),
     needs=("mha.weights", "mha.causal"),
     conventions=("weights",),
+    exact=True,
 )
 def causal_weights(ctx: Context) -> Check:
     """Under the causal mask a target that declares weights returns them, in the declared

@@ -47,6 +47,7 @@ def _scores_from_weights(w: torch.Tensor) -> torch.Tensor:
     clauses=("SCALE-VARIANCE",),
     needs=("attention.weights",),
     conventions=("score_scale",),
+    exact=True,
 )
 def score_variance(ctx: Context) -> Check:
     """For unit-variance q and k, the implementation's scaled scores have variance ~1 for any
@@ -73,6 +74,7 @@ def score_variance(ctx: Context) -> Check:
     clauses=("SCALE-SATURATION",),
     needs=("attention.weights",),
     conventions=("score_scale",),
+    exact=True,
 )
 def softmax_does_not_saturate(ctx: Context) -> Check:
     """The typical largest weight of a row does not grow with d_k: unit-variance q and k give

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from transformer_spec.properties.harness.registry import MissingMethod
 from transformer_spec.properties.targets.protocols import (
     CONTRACTS,
     ComponentSpec,
@@ -391,6 +392,12 @@ class Guard:
         except SystemExit as err:
             snapshot.restore()
             raise TargetFault("raised", f"{what} called sys.exit({err.code!r})") from None
+        except AssertionError as err:
+            snapshot.restore()
+            if isinstance(err, TargetFault):
+                raise
+            # the target's own assert: a fault of the target, not a property's comparison
+            raise TargetFault("raised", f"the target raised AssertionError: {err}") from err
         except BaseException:
             snapshot.restore()
             raise
@@ -591,7 +598,12 @@ class _Proxy:
         return self._guard.call(self._level, self.__wrapped__, args, kwargs, spec=self._spec)
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self.__wrapped__, name)
+        try:
+            value = getattr(self.__wrapped__, name)
+        except AttributeError:
+            if f"{self._level}.{name}" in CONTRACTS:  # a Protocol method the target lacks
+                raise MissingMethod(f"the target has no {name}()") from None
+            raise
         if not callable(value) or isinstance(value, type | Tensor | torch.nn.Module):
             return value
         call = functools.partial(

@@ -47,6 +47,11 @@ class NotApplicable(Exception):
     """Raised while building a property when the target turns out to lack what it needs."""
 
 
+class MissingMethod(NotApplicable, AttributeError):
+    """A target's object lacks an optional method of its level's Protocol: the property is
+    not applicable ("the target has no X"). An AttributeError too, so hasattr() says False."""
+
+
 @dataclass(frozen=True)
 class Context:
     target: Target
@@ -81,6 +86,10 @@ class Property:
     # a target declares another value than the reference's, a pass is reported as a
     # convention difference, with the target's one-line explanation.
     conventions: tuple[str, ...] = ()
+    # True when the property compares values with the exact softmax formula: for a target
+    # that declares exactness="approximate", a failure of it is reported as the measured
+    # error (a convention difference), not as a failure.
+    exact: bool = False
 
 
 REGISTRY: dict[str, Property] = {}
@@ -92,6 +101,7 @@ def prop(
     clauses: tuple[str, ...],
     needs: tuple[str, ...],
     conventions: tuple[str, ...] = (),
+    exact: bool = False,
 ) -> Callable[[Callable[[Context], Check]], Callable[[Context], Check]]:
     """Register a property. The decorated function's docstring is its one-line description."""
 
@@ -108,7 +118,13 @@ def prop(
             raise ValueError(f"property {id}: unknown conventions {sorted(unknown)}")
         doc = (build.__doc__ or "").strip().splitlines()[0] if build.__doc__ else id
         REGISTRY[id] = Property(
-            id=id, clauses=clauses, needs=needs, doc=doc, build=build, conventions=conventions
+            id=id,
+            clauses=clauses,
+            needs=needs,
+            doc=doc,
+            build=build,
+            conventions=conventions,
+            exact=exact,
         )
         return build
 

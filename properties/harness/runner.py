@@ -278,6 +278,8 @@ def _run_once(p: Property, ctx: Context, run: _Run) -> Result:
         except _AllRefused:
             result.outcome = "not_applicable"
             result.reason = f"the target refuses every example: {refused[-1]}"
+        except NotApplicable as err:  # an optional method the target lacks, met while running
+            result.outcome, result.reason = "not_applicable", str(err)
         except (Exception, StopProperty) as err:
             _fault(result, err)
             lines += getattr(err, "__notes__", [])  # Hypothesis adds the falsifying example here
@@ -291,12 +293,24 @@ def _run_once(p: Property, ctx: Context, run: _Run) -> Result:
     difference = convention_difference(p, ctx.target)
     if result.outcome == "pass" and difference is not None:
         result.outcome, result.reason = "convention", difference
+    if _approximation_error(result, p, ctx.target):
+        why = ctx.target.conventions.explanations["exactness"]
+        result.outcome = "convention"  # the measured error of a declared approximation
+        result.reason = f"approximate ({why}); measured: {result.message.splitlines()[0]}"
+        result.message = ""
     if result.outcome == "fail":
         result.counterexample = "\n".join(line for line in lines if line.strip())
         result.reproduce = run.reproduce
         if run.on_failure is not None:
             run.on_failure(result, list(guard.recorded), ctx)
     return result
+
+
+def _approximation_error(result: Result, p: Property, target: Target) -> bool:
+    """A formula property's failed comparison (not a fault: a crash, NaN or hang is still a
+    failure) on a target that declares its attention approximate."""
+    approximate = target.conventions.exactness == "approximate"
+    return result.outcome == "fail" and p.exact and approximate and not result.fault
 
 
 def _fault(result: Result, err: BaseException, when: str = "") -> None:

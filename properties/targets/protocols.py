@@ -37,6 +37,7 @@ ScoreScale = Literal["1/sqrt(d_k)", "none"] | float
 StatisticsDtype = Literal["build", "float32"]
 LayerNormVariance = Literal["biased", "unbiased"]
 LayerNormEps = Literal["inside_sqrt", "outside_sqrt"]
+Exactness = Literal["exact", "approximate"]
 ModelKind = Literal["encoder_decoder", "decoder_only", "encoder_only"]
 MHAInputs = Literal["cross", "self"]
 MHACausal = Literal["argument", "always", "never"]
@@ -63,6 +64,11 @@ class Conventions:
     layer_norm_variance: "biased" (divide by d_model, the notes) or "unbiased" (d_model - 1);
     layer_norm_eps: "inside_sqrt" ((x - mean) / sqrt(var + eps), the notes) or
     "outside_sqrt" ((x - mean) / (std + eps), as the Annotated Transformer does).
+    exactness: "approximate" for attention that approximates the softmax on purpose (random
+    features, locality hashing, linear attention, Nystrom landmarks): the properties that
+    compare with the exact formula report the error they measure instead of failing, and
+    every structural property (padding, causal leaks, permutations, batch independence)
+    is checked as for exact attention.
     explanations: one line per convention that differs from the reference's, shown in the
     report (e.g. {"causal_alignment": "SDPA's is_causal is top-left aligned"}).
     """
@@ -76,6 +82,7 @@ class Conventions:
     statistics_dtype: StatisticsDtype = "build"
     layer_norm_variance: LayerNormVariance = "biased"
     layer_norm_eps: LayerNormEps = "inside_sqrt"
+    exactness: Exactness = "exact"
     dtypes: tuple[str, ...] = ALL_DTYPES
     devices: tuple[str, ...] = ("cpu", "cuda")
     explanations: Mapping[str, str] = field(default_factory=dict)
@@ -118,6 +125,7 @@ CONVENTION_FIELDS = (
     "statistics_dtype",
     "layer_norm_variance",
     "layer_norm_eps",
+    "exactness",
 )
 _REFERENCE_VALUES: dict[str, object] = {
     "mask_polarity": "true_attends",
@@ -129,6 +137,7 @@ _REFERENCE_VALUES: dict[str, object] = {
     "statistics_dtype": "build",
     "layer_norm_variance": "biased",
     "layer_norm_eps": "inside_sqrt",
+    "exactness": "exact",
 }
 # The values each Literal field accepts; a typo is an error, never a silent default.
 _CHOICES: dict[str, tuple[object, ...]] = {
@@ -140,6 +149,7 @@ _CHOICES: dict[str, tuple[object, ...]] = {
     "statistics_dtype": get_args(StatisticsDtype),
     "layer_norm_variance": get_args(LayerNormVariance),
     "layer_norm_eps": get_args(LayerNormEps),
+    "exactness": get_args(Exactness),
 }
 
 
@@ -162,6 +172,11 @@ def _check_values(c: "Conventions") -> None:
     unknown = [d for d in c.dtypes if d not in ALL_DTYPES]
     if unknown:
         raise ValueError(f"conventions: unknown dtypes {unknown}; known: {list(ALL_DTYPES)}")
+
+
+class DeclarationTypeError(TypeError, ValueError):
+    """A declaration of the wrong type (a non-callable factory or hook): a TypeError, as in
+    every constructor, and a ValueError for code written when some constructors raised that."""
 
 
 class Unsupported(Exception):

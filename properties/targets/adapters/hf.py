@@ -488,19 +488,28 @@ def _conventions(config_class: Any) -> Conventions:
 
 
 def hf_target(
-    class_name: str,
-    *,
+    *names: str,
     attn: AttnImplementation = None,
     name: str = "",
     description: str = "",
     loss: LossSource = "logits",
     generation: bool = True,
 ) -> Target:
-    """A model-level target for the transformers class `class_name` (e.g. "LlamaForCausalLM").
+    """A model-level target for a transformers class: `hf_target(name, "LlamaForCausalLM")`,
+    as every constructor takes (name, what to check), or `hf_target("LlamaForCausalLM")`,
+    named "hf:LlamaForCausalLM".
 
     attn: the attention implementation ("eager", "sdpa"), or None for transformers' default;
     loss: "logits" (cross-entropy of the model's logits) or "library" (HF's `labels=` loss);
     generation: with the harness's generation loop (decoders only)."""
+    if len(names) not in (1, 2) or not all(isinstance(n, str) and n for n in names):
+        raise TypeError(
+            f"hf_target{names!r}: expected (name, class_name) or (class_name,) (non-empty str)"
+        )
+    if len(names) == 2 and name:
+        raise TypeError(f"hf_target{names!r}: the name is given twice (name={name!r})")
+    class_name = names[-1]
+    name = names[0] if len(names) == 2 else name
     tf = _transformers()
     kind = model_kind(class_name)
     cls = getattr(tf, class_name, None)

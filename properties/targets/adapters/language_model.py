@@ -48,8 +48,11 @@ from typing import Any, Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
+from transformer_spec.properties.targets.adapters.call import Call
+from transformer_spec.properties.targets.adapters.modules import mask_values
 from transformer_spec.properties.targets.protocols import (
     Conventions,
+    DeclarationTypeError,
     FixedModel,
     MaskPolarity,
     ModelKind,
@@ -80,6 +83,19 @@ class GenerateHook(Protocol):
     ) -> Tensor:
         """The library's generation: (b, p) -> (b, p + n), n <= max_new_tokens."""
         ...
+
+
+def _masked_call(
+    call: Call, tokens: Tensor, pad_id: int, kind: str, dtype: torch.dtype
+) -> tuple[tuple[object, ...], dict[str, object]]:
+    """A module(tokens, mask) call described by a Call: the mask hides <PAD> keys and, in a
+    decoder whose Call says causal="mask", later keys too."""
+    b, t = tokens.shape
+    attends = tokens.ne(pad_id)[:, None, None, :].expand(b, 1, t, t)
+    shape = (b, 1, t, t, dtype, tokens.device)
+    masks = mask_values(call, attends, kind == "decoder_only", False, shape, "bottom_right")
+    args, kwargs = call.arguments({"x": tokens} | masks)
+    return tuple(args), kwargs
 
 
 def _logits_of(out: object) -> Tensor | None:
@@ -129,7 +145,7 @@ class LanguageModel:
         loss_hook: LossHook | None = None,
         generate_hook: GenerateHook | None = None,
         generate_rng: GenerateRng | None = "generator",
-        padding: tuple[str, MaskPolarity] | None = None,
+        padding: tuple[str, MaskPolarity] | Call | None = None,
         masks_padding: bool = False,
     ) -> None:
         self.module = module.to(device=spec.device, dtype=spec.dtype).eval()
@@ -158,9 +174,13 @@ class LanguageModel:
     # ---- the module's outputs ---------------------------------------------------------------
 
     def _call(self, tokens: Tensor, src: Tensor | None, targets: Tensor | None) -> object:
-        args = (tokens,) if self.kind != "encoder_decoder" else (src, tokens)
-        kwargs: dict[str, Tensor] = {}
-        if self.padding is not None:
+        args: tuple[object, ...] = (tokens,) if self.kind != "encoder_decoder" else (src, tokens)
+        kwargs: dict[str, object] = {}
+        if isinstance(self.padding, Call):
+            assert self.pad_id is not None, "lm_target refuses padding= without pad_id"
+            dtype = next(self.module.parameters()).dtype
+            args, kwargs = _masked_call(self.padding, tokens, self.pad_id, self.kind, dtype)
+        elif self.padding is not None:
             name, polarity = self.padding
             assert self.pad_id is not None, "lm_target refuses padding= without pad_id"
             padded = tokens.eq(self.pad_id)
@@ -361,7 +381,7 @@ def lm_target(
     train: bool = True,
     loss: LossHook | None = None,
     generate_rng: GenerateRng | None = "generator",
-    padding: tuple[str, MaskPolarity] | None = None,
+    padding: tuple[str, MaskPolarity] | Call | None = None,
     masks_padding: bool | None = None,
     d_ff_ratio: int | None = None,
     positional_off: bool = False,
@@ -389,7 +409,9 @@ def lm_target(
     padding: the module's padding-mask keyword and its polarity, ("mask", "true_attends")
       for `mask=tokens != pad_id` or ("key_padding_mask", "true_blocks") for
       `tokens == pad_id`, passed on every call the harness makes (needs pad_id; the hooks
-      and `incremental` call the module themselves, with their own masks);
+      and `incremental` call the module themselves, with their own masks); or a `Call`
+      for a module that takes a full mask, e.g. Call(x=0, mask="mask", mask_shape="b q k",
+      causal="mask") for module(tokens, mask=(b, t, t) True = may attend);
     masks_padding: whether the module's decoder hides <PAD> keys from every query, so that
       its input may be padded on the left (True by default with `padding=`, else False: <PAD>
       is then an ordinary token, declared for the loss, and the decoder's input is padded on
@@ -407,19 +429,25 @@ def lm_target(
             f"lm_target {name!r}: kind={kind!r}; expected one of {get_args(ModelKind)}"
         )
     if not callable(build):
-        raise ValueError(f"lm_target {name!r}: build must be a callable taking a ModelSpec")
+        raise DeclarationTypeError(
+            f"lm_target {name!r}: build must be a callable taking a ModelSpec"
+        )
     for what, value in (("targets_kwarg", targets_kwarg), ("embedding", embedding)):
         if value is not None and not (isinstance(value, str) and value):
             raise ValueError(f"lm_target {name!r}: {what}={value!r}; expected a non-empty name")
     for what, hook in (("loss", loss), ("generate", generate)):
         if hook is not None and not isinstance(hook, bool) and not callable(hook):
-            raise ValueError(f"lm_target {name!r}: {what}={hook!r}; expected a callable")
+            raise DeclarationTypeError(f"lm_target {name!r}: {what}={hook!r}; expected a callable")
     if generate_rng not in (*get_args(GenerateRng), None):
         raise ValueError(
             f"lm_target {name!r}: generate_rng={generate_rng!r}; expected 'generator', "
             "'global' or None (greedy only)"
         )
-    if padding is not None:
+    if isinstance(padding, Call):
+        padding.check_for("layer", f"lm_target {name!r}: padding")
+        if pad_id is None:
+            raise ValueError(f"lm_target {name!r}: padding= needs pad_id")
+    elif padding is not None:
         polarities = get_args(MaskPolarity)
         if not (
             isinstance(padding, tuple)

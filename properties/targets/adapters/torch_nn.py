@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from transformer_spec.properties.targets.builtin import zero_linear
 from transformer_spec.properties.targets.protocols import (
     Conventions,
+    DeclarationTypeError,
     LayerSpec,
     MaskPolarity,
     MHASpec,
@@ -246,7 +247,7 @@ def mha_module_target(
     if not callable(build):
         raise TypeError(f"build: {type(build).__name__} is not callable")
     if not isinstance(batch_first, bool) or not isinstance(float_masks, bool):
-        raise ValueError(
+        raise DeclarationTypeError(
             f"batch_first={batch_first!r}, float_masks={float_masks!r}: expected True or False"
         )
 
