@@ -305,3 +305,24 @@ def test_the_readme_imports_only_public_names() -> None:
             imported |= {n.strip() for n in names.split(",")}
     assert imported, "the README imports nothing from transformer_spec.properties"
     assert imported <= set(P.__all__), sorted(imported - set(P.__all__))
+
+
+def test_weights_declared_apart_from_the_call_are_refused() -> None:
+    averaged = Conventions(weights="averaged", explanations={"weights": "averaged"})
+    with pytest.raises(ValueError, match=re.escape("conventions.weights='averaged' but the Call")):
+        P.multihead_target("m", _module, call=call_targets.NN_CALL, conventions=averaged)
+
+
+def test_a_padding_only_call_refuses_a_mask_that_differs_between_queries() -> None:
+    from transformer_spec.properties.targets.protocols import Unsupported
+
+    def fn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pad: object = None) -> torch.Tensor:
+        return v
+
+    target = P.attention_target("pad-only", fn, call=Call(query=0, key=1, value=2, padding="pad"))
+    assert target.attention is not None
+    q = torch.zeros(1, 1, 2, 2)
+    per_key = torch.tensor([[True, False]]).expand(2, 2)[None, None]
+    target.attention(q, q, q, mask=per_key, causal=False)  # one row for every query: fine
+    with pytest.raises(Unsupported, match="key padding mask only"):
+        target.attention(q, q, q, mask=torch.eye(2, dtype=torch.bool)[None, None], causal=False)

@@ -49,13 +49,14 @@ def _axes(text: str, field_name: str, allowed: set[str]) -> tuple[str, ...]:
             axes.append(token)
         else:
             raise ValueError(f"Call.{field_name}: {text!r} is not space-separated axis letters")
-    letters = [c for a in axes for c in a if c != "1"]
+    letters = [c for a in axes for c in a]
     bad = [c for c in letters if c not in allowed]
-    if group is not None or bad or len(set(letters)) != len(letters):
+    named = [c for c in letters if c != "1"]  # a size-1 axis may repeat
+    if group is not None or bad or len(set(named)) != len(named):
         what = f"unknown axis {bad[0]!r}" if bad else "an unclosed group or a repeated axis"
         raise ValueError(
             f"Call.{field_name}: {text!r} has {what}; expected letters from "
-            f"{' '.join(sorted(allowed))} (and 1), each once"
+            f"{' '.join(sorted(allowed))}, each once"
         )
     return tuple(axes)
 
@@ -77,7 +78,8 @@ class Call:
     causal: "never", "always" (the code masks causally on its own, on every call), "mask"
     (the caller folds the causal triangle into `mask`), or the argument of a boolean flag.
     layout: the axes of the input and output tensors ("b l d" or "l b d" for modules and
-    layers; "b h l d", "b l h d" for attention functions).
+    layers; "b h l d", "b l h d" for attention functions); "" (the default): batch first,
+    as the harness gives them ("b l d", or "b h l d" for functions).
     output, weights: where the output and the attention weights are in the result (None:
     the output is the result, or its first item; no weights), an index, a key or attribute,
     or a dotted path ("1.attn"); weights_shape their axes ("b h q k"; "b q k": averaged
@@ -99,7 +101,7 @@ class Call:
     padding_form: MaskForm = "bool"
     memory_padding: Arg = None
     causal: str | int = "never"
-    layout: str = "b l d"
+    layout: str = ""
     output: Where = None
     weights: Where = None
     weights_shape: str = "b h q k"
@@ -129,6 +131,7 @@ class Call:
         if "k" not in shape:
             raise ValueError(f"Call.mask_shape: {self.mask_shape!r} has no key axis k")
         _axes(self.weights_shape, "weights_shape", set("bhqk"))
+        _axes(self.layout, "layout", set("bhld"))
         for name in ("output", "weights"):
             where = getattr(self, name)
             if where is not None and (isinstance(where, bool) or not isinstance(where, int | str)):
@@ -199,7 +202,7 @@ class Call:
             )
         axes = _axes(self.layout, "layout", set("bhld"))
         expected = "bhld" if level == "attention" else "bld"
-        if sorted("".join(axes)) != sorted(expected) or len(axes) != len(expected):
+        if axes and (sorted("".join(axes)) != sorted(expected) or len(axes) != len(expected)):
             raise ValueError(
                 f"{where}: Call.layout {self.layout!r} at the {level} level; "
                 f"expected the axes {' '.join(expected)} in any order"
@@ -232,11 +235,12 @@ class Call:
 
     def to_layout(self, t: Tensor) -> Tensor:
         """Batch-first (b, l, d) or (b, h, l, d) -> the declared layout."""
-        return t.permute(*_permutation(_canonical(t), _axes(self.layout, "layout", set("bhld"))))
+        declared = _axes(self.layout, "layout", set("bhld"))
+        return t.permute(*_permutation(_canonical(t), declared)) if declared else t
 
     def from_layout(self, t: Tensor) -> Tensor:
         declared = _axes(self.layout, "layout", set("bhld"))
-        return t.permute(*_permutation(declared, _canonical(t)))
+        return t.permute(*_permutation(declared, _canonical(t))) if declared else t
 
     def mask_tensor(self, attends: Tensor, n_heads: int, dtype: torch.dtype) -> Tensor:
         """A (b, h|1, q, k) True = may attend mask in the declared shape, polarity, form."""

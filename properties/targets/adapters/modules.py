@@ -166,10 +166,16 @@ def mask_values(
         attends = torch.ones(batch, 1, lq, lk, dtype=torch.bool, device=device)
     if attends is None:
         return values
-    if call.padding is not None and not folded and not call.mask_required:
+    per_key = bool((attends == attends[..., :1, :]).all())  # the same for every query
+    if call.padding is not None and per_key and not folded and not call.mask_required:
         values["padding"] = call.padding_tensor(attends[:, 0, 0, :], dtype)
-    else:
+    elif call.mask is not None:
         values["mask"] = call.mask_tensor(attends, n_heads, dtype)
+    else:
+        raise Unsupported(
+            "the code takes a key padding mask only (Call.padding), not a mask "
+            "that differs between queries"
+        )
     return values
 
 
@@ -248,6 +254,11 @@ def conventions_for(call: Call, conventions: Conventions | None, where: str) -> 
             "Call.padding_polarity), not in conventions.mask_polarity"
         )
     kind = call.weights_kind
+    if conv.weights not in ("per_head", kind):  # declared apart from the reference's default
+        raise ValueError(
+            f"{where}: conventions.weights={conv.weights!r} but the Call says {kind!r} "
+            "(Call.weights, Call.weights_shape); declare the weights in the Call only"
+        )
     explanations = dict(conv.explanations)
     if kind != "per_head" and "weights" not in explanations:
         explanations["weights"] = {
