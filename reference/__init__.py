@@ -19,6 +19,7 @@ from .config import parse_dtype as parse_dtype
 from .embedding import TokenEmbedding as TokenEmbedding
 from .embedding import one_hot_embed as one_hot_embed
 from .feedforward import FeedForward as FeedForward
+from .feedforward import GatedFeedForward as GatedFeedForward
 from .generation import generate as generate
 from .generation import incremental_logits as incremental_logits
 from .generation import teacher_forced_loss as teacher_forced_loss
@@ -43,6 +44,7 @@ from .multihead import LayerCache as LayerCache
 from .multihead import MultiHeadAttention as MultiHeadAttention
 from .norm import LayerNorm as LayerNorm
 from .norm import Residual as Residual
+from .norm import RMSNorm as RMSNorm
 from .positional import PositionalEncoding as PositionalEncoding
 from .positional import sinusoidal_concat as sinusoidal_concat
 from .positional import sinusoidal_interleaved as sinusoidal_interleaved

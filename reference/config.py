@@ -15,6 +15,8 @@ import torch
 ModelShape = Literal["encoder_decoder", "decoder_only", "encoder_only"]
 Positional = Literal["sinusoidal", "sinusoidal_concat", "learned", "none"]
 NormPlacement = Literal["post", "pre"]
+NormKind = Literal["layer_norm", "rms_norm"]  # RMSNorm: beyond the notes (EXT-RMSNORM-*)
+FFNKind = Literal["mlp", "swiglu", "geglu"]  # gated: beyond the notes (EXT-GLU-FORMULA)
 Activation = Literal["relu", "gelu", "gelu_tanh"]
 AttentionPath = Literal["math", "fused"]
 CausalAlignment = Literal["top_left", "bottom_right"]
@@ -110,7 +112,9 @@ class TransformerConfig:
     max_len: int = 512  # rows of the positions table
     positional: Positional = "sinusoidal"
     norm: NormPlacement = "post"  # the 2017 original is post-LN
-    activation: Activation = "relu"
+    norm_kind: NormKind = "layer_norm"
+    activation: Activation = "relu"  # of the "mlp" FFN
+    ffn: FFNKind = "mlp"
     attention_path: AttentionPath = "math"
     tie_unembedding: bool = True  # share M between embedding and un-embedding
     unembedding_bias: bool = False
@@ -127,6 +131,8 @@ class TransformerConfig:
         _choice("positional", self.positional, Positional)
         _choice("norm", self.norm, NormPlacement)
         _choice("activation", self.activation, Activation)
+        _choice("norm_kind", self.norm_kind, NormKind)
+        _choice("ffn", self.ffn, FFNKind)
         _choice("attention_path", self.attention_path, AttentionPath)
         for name in ("vocab_size", "d_model", "n_heads", "d_ff", "max_len"):
             _positive_int(name, getattr(self, name))

@@ -1,10 +1,12 @@
 """Position-wise feed-forward network: a two-layer MLP applied to every position on its own
-(spec FFN-*): FFN(x) = act(x W_1 + b_1) W_2 + b_2."""
+(spec FFN-*): FFN(x) = act(x W_1 + b_1) W_2 + b_2; or gated (Shazeer 2020, spec
+EXT-GLU-FORMULA): FFN(x) = (act(x W_gate) * (x W_up)) W_down, SiLU for SwiGLU, GELU for
+GeGLU."""
 
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from .config import Activation
+from .config import Activation, FFNKind
 
 
 def activation(name: Activation) -> nn.Module:
@@ -27,3 +29,29 @@ class FeedForward(nn.Module):
     def forward(self, x: Float[Tensor, "b n d_model"]) -> Float[Tensor, "b n d_model"]:
         out: Tensor = self.W_2(self.act(self.W_1(x)))
         return out
+
+
+class GatedFeedForward(nn.Module):
+    """(act(x W_gate) * (x W_up)) W_down: "swiglu" (SiLU) or "geglu" (GELU), no biases."""
+
+    def __init__(self, d_model: int, d_ff: int, *, kind: FFNKind = "swiglu") -> None:
+        super().__init__()
+        if kind not in ("swiglu", "geglu"):
+            raise ValueError(f"kind: {kind!r} is not one of ['swiglu', 'geglu']")
+        self.kind = kind
+        self.W_gate = nn.Linear(d_model, d_ff, bias=False)
+        self.W_up = nn.Linear(d_model, d_ff, bias=False)
+        self.act: nn.Module = nn.SiLU() if kind == "swiglu" else nn.GELU()
+        self.W_down = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x: Float[Tensor, "b n d_model"]) -> Float[Tensor, "b n d_model"]:
+        out: Tensor = self.W_down(self.act(self.W_gate(x)) * self.W_up(x))
+        return out
+
+
+def make_ffn(
+    kind: FFNKind, d_model: int, d_ff: int, *, act: Activation, bias: bool
+) -> FeedForward | GatedFeedForward:
+    if kind == "mlp":
+        return FeedForward(d_model, d_ff, act=act, bias=bias)
+    return GatedFeedForward(d_model, d_ff, kind=kind)

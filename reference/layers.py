@@ -11,9 +11,9 @@ from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
 from .config import TransformerConfig
-from .feedforward import FeedForward
+from .feedforward import FeedForward, GatedFeedForward, make_ffn
 from .multihead import LayerCache, MultiHeadAttention
-from .norm import LayerNorm, Residual
+from .norm import LayerNorm, Residual, RMSNorm, make_norm
 
 
 def _attention(config: TransformerConfig) -> MultiHeadAttention:
@@ -24,18 +24,25 @@ def _attention(config: TransformerConfig) -> MultiHeadAttention:
 
 def _residual(config: TransformerConfig) -> Residual:
     return Residual(
-        config.d_model, placement=config.norm, eps=config.layer_norm_eps, dropout=config.dropout
+        config.d_model,
+        placement=config.norm,
+        eps=config.layer_norm_eps,
+        dropout=config.dropout,
+        kind=config.norm_kind,
     )
 
 
-def _final_norm(config: TransformerConfig) -> LayerNorm | None:
+def _final_norm(config: TransformerConfig) -> LayerNorm | RMSNorm | None:
     # Pre-LN leaves the residual sum unnormalised after the last layer, so the stack ends
-    # with one more LayerNorm (GPT-2's ln_f); post-LN already ends on a LayerNorm.
-    return LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm == "pre" else None
+    # with one more norm (GPT-2's ln_f); post-LN already ends on a norm.
+    if config.norm != "pre":
+        return None
+    return make_norm(config.norm_kind, config.d_model, config.layer_norm_eps)
 
 
-def _ffn(config: TransformerConfig) -> FeedForward:
-    return FeedForward(config.d_model, config.d_ff, act=config.activation, bias=config.bias)
+def _ffn(config: TransformerConfig) -> FeedForward | GatedFeedForward:
+    d, d_ff = config.d_model, config.d_ff
+    return make_ffn(config.ffn, d, d_ff, act=config.activation, bias=config.bias)
 
 
 class EncoderLayer(nn.Module):

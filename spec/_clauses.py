@@ -30,8 +30,12 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
+    """Where a clause comes from: a note in ../shared/seeds/ (`file`), or, for a clause
+    beyond the notes, a published work by its key in sources.toml (`published`)."""
+
     file: str
     section: str
+    published: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Clause:
     sources: tuple[Source, ...]
     reason: str = ""
     properties: tuple[str, ...] = field(default=())
+    beyond_notes: bool = False  # from published work, not from the notes
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Section:
     title: str
     prefix: str
     clauses: tuple[Clause, ...]
+    beyond_notes: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,12 @@ class Spec:
     version: str
     sources: Mapping[str, str]  # seed file name -> title
     sections: tuple[Section, ...]
+    published: Mapping[str, str] = field(default_factory=dict)  # key -> citation
+
+    @property
+    def titles(self) -> Mapping[str, str]:
+        """Every source a clause may cite, the notes and the published works."""
+        return {**self.sources, **self.published}
 
     @property
     def clauses(self) -> tuple[Clause, ...]:
@@ -82,7 +94,9 @@ def _require(table: Mapping[str, Any], key: str, where: str, kind: type = str) -
     return value
 
 
-def _parse_sources(raw: Any, known: Mapping[str, str], where: str) -> tuple[Source, ...]:
+def _parse_sources(
+    raw: Any, known: Mapping[str, str], published: Mapping[str, str], where: str
+) -> tuple[Source, ...]:
     if not isinstance(raw, list) or not raw:
         raise SpecError(f"{where}: 'sources' must be a non-empty list of {{file, section}}")
     sources = []
@@ -90,6 +104,14 @@ def _parse_sources(raw: Any, known: Mapping[str, str], where: str) -> tuple[Sour
         at = f"{where} sources[{i}]"
         if not isinstance(entry, dict):
             raise SpecError(f"{at}: must be a table with 'file' and 'section'")
+        if "published" in entry:
+            key = _require(entry, "published", at)
+            if key not in published:
+                raise SpecError(
+                    f"{at}: unknown published source {key!r}; known: {sorted(published)}"
+                )
+            sources.append(Source(file=key, section=_require(entry, "section", at), published=True))
+            continue
         file = _require(entry, "file", at)
         if file not in known:
             raise SpecError(f"{at}: unknown source file {file!r}; known: {sorted(known)}")
@@ -98,7 +120,12 @@ def _parse_sources(raw: Any, known: Mapping[str, str], where: str) -> tuple[Sour
 
 
 def _parse_clause(
-    raw: Mapping[str, Any], section: str, prefix: str, known: Mapping[str, str], where: str
+    raw: Mapping[str, Any],
+    section: str,
+    prefix: str,
+    sources: tuple[Mapping[str, str], Mapping[str, str]],
+    beyond_notes: bool,
+    where: str,
 ) -> Clause:
     cid = _require(raw, "id", where)
     at = f"{where} clause {cid}"
@@ -113,22 +140,38 @@ def _parse_clause(
     unknown = set(raw) - {"id", "kind", "statement", "sources", "reason"}
     if unknown:
         raise SpecError(f"{at}: unknown fields {sorted(unknown)}")
+    cited = _parse_sources(raw.get("sources"), *sources, at)
+    if beyond_notes and not all(s.published for s in cited):
+        raise SpecError(f"{at}: a clause beyond the notes cites published sources only")
+    if not beyond_notes and not any(not s.published for s in cited):
+        raise SpecError(f"{at}: a clause from the notes cites at least one note")
     return Clause(
         id=cid,
         section=section,
         kind=cast(Kind, kind),
         statement=" ".join(_require(raw, "statement", at).split()),
-        sources=_parse_sources(raw.get("sources"), known, at),
+        sources=cited,
         reason=" ".join(str(reason).split()),
+        beyond_notes=beyond_notes,
     )
 
 
-def parse_section(raw: Mapping[str, Any], known: Mapping[str, str], where: str) -> Section:
+def parse_section(
+    raw: Mapping[str, Any],
+    known: Mapping[str, str],
+    where: str,
+    published: Mapping[str, str] | None = None,
+) -> Section:
     name = _require(raw, "section", where)
     prefix = _require(raw, "prefix", where)
+    beyond = raw.get("beyond_notes", False)
+    if not isinstance(beyond, bool):
+        raise SpecError(f"{where}: 'beyond_notes' must be true or false")
     clauses_raw = _require(raw, "clause", where, list)
-    clauses = tuple(_parse_clause(c, name, prefix, known, where) for c in clauses_raw)
-    return Section(name=name, title=_require(raw, "title", where), prefix=prefix, clauses=clauses)
+    sources = (known, published or {})
+    clauses = tuple(_parse_clause(c, name, prefix, sources, beyond, where) for c in clauses_raw)
+    title = _require(raw, "title", where)
+    return Section(name=name, title=title, prefix=prefix, clauses=clauses, beyond_notes=beyond)
 
 
 def build_spec(
@@ -139,7 +182,11 @@ def build_spec(
     known = {
         _require(e, "file", "sources.toml"): _require(e, "title", "sources.toml") for e in entries
     }
-    sections = tuple(parse_section(raw, known, where) for where, raw in sections_raw)
+    published = {
+        _require(e, "key", "sources.toml published"): _citation(e)
+        for e in sources_raw.get("published", [])
+    }
+    sections = tuple(parse_section(raw, known, where, published) for where, raw in sections_raw)
     seen: dict[str, str] = {}
     for s in sections:
         for c in s.clauses:
@@ -153,7 +200,16 @@ def build_spec(
         version=_require(sources_raw, "spec_version", "sources.toml"),
         sources=known,
         sections=sections,
+        published=published,
     )
+
+
+def _citation(entry: Mapping[str, Any]) -> str:
+    """'Title (Authors, year), url' for a published source."""
+    at = f"sources.toml published {entry.get('key', '?')}"
+    title, authors = _require(entry, "title", at), _require(entry, "authors", at)
+    year, url = _require(entry, "year", at, int), _require(entry, "url", at)
+    return f"{title} ({authors}, {year}), {url}"
 
 
 def load_spec(checked_by: Mapping[str, tuple[str, ...]] | None = None) -> Spec:
@@ -176,6 +232,7 @@ def load_spec(checked_by: Mapping[str, tuple[str, ...]] | None = None) -> Spec:
             s.title,
             s.prefix,
             tuple(replace(c, properties=checked_by.get(c.id, ())) for c in s.clauses),
+            s.beyond_notes,
         )
         for s in spec.sections
     )

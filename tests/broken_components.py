@@ -156,6 +156,46 @@ class _UnembedMixesPositions(ReferenceComponents):
         return super().unembed(x + x.roll(1, dims=1))
 
 
+class _RMSNormCentres(ReferenceComponents):
+    """An RMSNorm that subtracts the mean first: a bias-free LayerNorm in its place."""
+
+    @torch.no_grad()
+    def rms_norm(self, x: Tensor) -> Tensor:
+        return super().rms_norm(x - x.mean(-1, keepdim=True))
+
+
+class _RMSNormWrongEps(ReferenceComponents):
+    """Declares eps 1e-6 and uses 1e-2 (a config field read from the wrong place)."""
+
+    @torch.no_grad()
+    def rms_norm(self, x: Tensor) -> Tensor:
+        xs = x.double()
+        out = xs * torch.rsqrt(xs.pow(2).mean(-1, keepdim=True) + 1e-2)
+        return out.to(x.dtype)
+
+
+class _GatedUpActivated(ReferenceComponents):
+    """SiLU on the up branch, the gate left linear (W_gate and W_up swapped)."""
+
+    @torch.no_grad()
+    def gated_feed_forward(self, x: Tensor) -> Tensor:
+        g = self.gated
+        out: Tensor = g.W_down(g.act(g.W_up(x)) * g.W_gate(x))
+        return out
+
+
+def rmsnorm_centres() -> Target:
+    return _target("rmsnorm-centres", _RMSNormCentres)
+
+
+def rmsnorm_wrong_eps() -> Target:
+    return _target("rmsnorm-wrong-eps", _RMSNormWrongEps)
+
+
+def glu_up_activated() -> Target:
+    return _target("glu-up-activated", _GatedUpActivated)
+
+
 def pe_sin_cos_swapped() -> Target:
     return _target("pe-sin-cos-swapped", _SinCosSwapped)
 
@@ -272,4 +312,10 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "ffn_mixes_positions": ("components.feed_forward_positionwise",),
     "ffn_linear": ("components.feed_forward_nonlinear",),
     "unembed_mixes_positions": ("components.unembed_positionwise",),
+    "rmsnorm_centres": (
+        "components.rms_norm_matches_formula",
+        "components.rms_norm_rescales_without_centring",
+    ),
+    "rmsnorm_wrong_eps": ("components.rms_norm_matches_formula",),
+    "glu_up_activated": ("components.gated_ffn_matches_formula",),
 }

@@ -181,7 +181,8 @@ class Part(nn.Module):
         super().__init__()
         self.comps, self.method = comps, method
         owner = {"embed": "embedding", "positional_table": "positions", "layer_norm": "norm"}
-        owner |= {"feed_forward": "ffn", "unembed": "unembedding"}
+        owner |= {"feed_forward": "ffn", "unembed": "unembedding", "rms_norm": "rms"}
+        owner |= {"gated_feed_forward": "gated"}
         self.part = getattr(comps, owner[method])  # registered: moved with .to(), found by path
         self.weight, self.bias = (
             nn.Parameter(torch.ones(d_model)),
@@ -210,15 +211,19 @@ def component_twin(name: str) -> Target:
 
         return build
 
+    rms, gated = name.startswith("rmsnorm"), name.startswith("glu")
     return components_target(
         f"call-{name}",
         embedding=part("embed", lambda s: s[1]),
         positional=part("positional_table", lambda s: s[1]),
-        norm=part("layer_norm", lambda s: s[0]),
-        feed_forward=part("feed_forward", lambda s: s[0]),
+        norm=part("rms_norm" if rms else "layer_norm", lambda s: s[0]),
+        feed_forward=part("gated_feed_forward" if gated else "feed_forward", lambda s: s[0]),
         unembed=part("unembed", lambda s: s[0]),
         positional_layout=sample.positional_layout,
         embedding_scale=sample.embedding_scale,
+        norm_kind="rms_norm" if rms else "layer_norm",
+        norm_eps=sample.rms_norm_eps if rms else None,
+        gated=("part.W_gate", "part.W_up", "part.W_down") if gated else None,
     )
 
 

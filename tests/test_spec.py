@@ -24,6 +24,7 @@ SECTIONS = [
     "unembedding",
     "generation",
     "training",
+    "beyond_notes",
 ]
 
 
@@ -45,6 +46,7 @@ def test_every_cited_heading_is_in_its_note() -> None:
         (c.id, src.file, part)
         for c in spec.clauses
         for src in c.sources
+        if not src.published  # a published work is cited by its section, not in the notes
         for part in (re.sub(r"^\d+\.\s*", "", p.strip()) for p in src.section.split("/"))
         if part not in notes[src.file]
     ]
@@ -103,3 +105,34 @@ def test_duplicate_section_prefixes_are_rejected() -> None:
     two = ("y.toml", {**one[1], "section": "y", "clause": [{**one[1]["clause"][0], "id": "X-TWO"}]})
     with pytest.raises(SpecError, match="section prefixes must be unique"):
         build_spec(_sources(), [one, two])
+
+
+def test_clauses_beyond_the_notes_cite_published_work_only() -> None:
+    spec = load_spec()
+    beyond = [c for c in spec.clauses if c.beyond_notes]
+    assert beyond, "no clause is marked beyond the notes"
+    assert all(s.published and s.file in spec.published for c in beyond for s in c.sources)
+    assert all(any(not s.published for s in c.sources) for c in spec.clauses if not c.beyond_notes)
+
+
+@pytest.mark.parametrize(
+    ("sources", "beyond", "message"),
+    [
+        ([{"published": "p", "section": "s"}], False, "a clause from the notes cites at least one"),
+        (
+            [{"file": "a.txt", "section": "h"}],
+            True,
+            "beyond the notes cites published sources only",
+        ),
+        ([{"published": "q", "section": "s"}], True, "unknown published source 'q'"),
+    ],
+)
+def test_a_clause_cites_the_notes_or_published_work_as_its_section_says(
+    sources: list[dict[str, str]], beyond: bool, message: str
+) -> None:
+    published = {"key": "p", "title": "P", "authors": "A", "year": 2020, "url": "https://x"}
+    table = {**_sources(), "published": [published]}
+    name, section = _section(sources=sources)
+    section = {**section, "beyond_notes": beyond}
+    with pytest.raises(SpecError, match=re.escape(message)):
+        build_spec(table, [(name, section)])

@@ -1,6 +1,7 @@
 """Property modules; importing this package registers every property."""
 
 from . import attention as attention
+from . import beyond as beyond
 from . import components as components
 from . import generation as generation
 from . import layers as layers

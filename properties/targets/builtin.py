@@ -347,6 +347,11 @@ class ReferenceComponents:
         self.norm = R.LayerNorm(spec.d_model).to(spec.device, spec.dtype)
         self.layer_norm_eps = self.norm.eps  # declared, so its placement is checked exactly
         self.ffn = R.FeedForward(spec.d_model, spec.d_ff).to(spec.device, spec.dtype)
+        # Beyond the notes: RMSNorm and SwiGLU, as Llama-like models use them.
+        self.rms = R.RMSNorm(spec.d_model).to(spec.device, spec.dtype)
+        self.rms_norm_eps = self.rms.eps
+        self.gated = R.GatedFeedForward(spec.d_model, spec.d_ff).to(spec.device, spec.dtype)
+        self.gated_activation = "silu"
         self.unembedding = R.UnEmbedding(spec.d_model, spec.vocab_size, bias=True).to(
             spec.device, spec.dtype
         )
@@ -402,6 +407,20 @@ class ReferenceComponents:
     def unembed(self, x: Tensor) -> Tensor:
         out: Tensor = self.unembedding(x)
         return out
+
+    @torch.no_grad()
+    def rms_norm(self, x: Tensor) -> Tensor:
+        out: Tensor = self.rms(x)
+        return out
+
+    @torch.no_grad()
+    def gated_feed_forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.gated(x)
+        return out
+
+    def gated_feed_forward_weights(self) -> tuple[Tensor, Tensor, Tensor]:
+        g = self.gated
+        return g.W_gate.weight.detach().T, g.W_up.weight.detach().T, g.W_down.weight.detach().T
 
 
 def reference_target(path: str) -> Target:

@@ -409,6 +409,51 @@ CATALOGUE: tuple[Mutant, ...] = (
         "ignore_index=pad)",
         "ignore_index=-100)",
     ),
+    # ---- beyond the notes: RMSNorm, gated feed-forward networks
+    _m(
+        "rmsnorm-subtracts-mean",
+        "RMSNorm centres its input first (a LayerNorm without bias, not an RMSNorm)",
+        "norm",
+        "mean_square = xs.pow(2).mean(dim=-1, keepdim=True)",
+        "xs = xs - xs.mean(dim=-1, keepdim=True)\n        "
+        "mean_square = xs.pow(2).mean(dim=-1, keepdim=True)",
+    ),
+    _m(
+        "rmsnorm-sum-not-mean",
+        "RMSNorm divides by the root of the sum of squares, not of their mean",
+        "norm",
+        "mean_square = xs.pow(2).mean(dim=-1, keepdim=True)",
+        "mean_square = xs.pow(2).sum(dim=-1, keepdim=True)",
+    ),
+    _m(
+        "rmsnorm-eps-outside-sqrt",
+        "RMSNorm adds eps to the root mean square instead of inside the square root",
+        "norm",
+        "normed = (xs * torch.rsqrt(mean_square + self.eps)).to(x.dtype)",
+        "normed = (xs / (mean_square.sqrt() + self.eps)).to(x.dtype)",
+        "bfloat16 rounds away the difference, about eps / rms, on rows of size 0.01",
+    ),
+    _m(
+        "glu-gate-up-swapped",
+        "the activation acts on the up projection instead of the gate (W_gate and W_up swapped)",
+        "feedforward",
+        "self.W_down(self.act(self.W_gate(x)) * self.W_up(x))",
+        "self.W_down(self.act(self.W_up(x)) * self.W_gate(x))",
+    ),
+    _m(
+        "glu-activation-after-product",
+        "the gated FFN applies its activation to the product, act(x W_gate * x W_up)",
+        "feedforward",
+        "self.W_down(self.act(self.W_gate(x)) * self.W_up(x))",
+        "self.W_down(self.act(self.W_gate(x) * self.W_up(x)))",
+    ),
+    _m(
+        "glu-gate-dropped",
+        "the gated FFN drops its gate: act(x W_up) W_down, an MLP in a gated FFN's place",
+        "feedforward",
+        "self.W_down(self.act(self.W_gate(x)) * self.W_up(x))",
+        "self.W_down(self.act(self.W_up(x)))",
+    ),
     _m(
         "unknown-units-dropped",
         "units missing from the vocabulary are dropped instead of becoming <UNK>",

@@ -454,6 +454,21 @@ class Components(Protocol):
         """The position-wise FFN, (b, t, d_model) -> (b, t, d_model)."""
         ...
 
+    def rms_norm(self, x: Tensor) -> Tensor | None:
+        """One RMSNorm at its initial gain 1 over the last dim (beyond the notes). A target
+        may set `rms_norm_eps` (a float): its eps is then checked exactly."""
+        ...
+
+    def gated_feed_forward(self, x: Tensor) -> Tensor | None:
+        """A gated FFN (SwiGLU, GeGLU; beyond the notes), (b, t, d_model) -> (b, t, d_model),
+        with `gated_activation` declared: "silu", "gelu" or "gelu_tanh"."""
+        ...
+
+    def gated_feed_forward_weights(self) -> tuple[Tensor, Tensor, Tensor] | None:
+        """(W_gate, W_up, W_down) of `gated_feed_forward` in the notes' layout (x W): so that
+        FFN(x) = (act(x W_gate) * (x W_up)) W_down."""
+        ...
+
     def unembed(self, x: Tensor) -> Tensor | None:
         """Final vectors to vocabulary logits, (b, t, d_model) -> (b, t, vocab)."""
         ...
@@ -561,6 +576,9 @@ CONTRACTS: dict[str, Contract] = {
     "components.layer_norm": Contract(_MAYBE, True, "x's shape, or None"),
     "components.layer_norm_affine": Contract(_MAYBE, True, "x's shape, or None"),
     "components.feed_forward": Contract(_MAYBE, True, "(b, t, d_model) or None"),
+    "components.rms_norm": Contract(_MAYBE, True, "x's shape, or None"),
+    "components.gated_feed_forward": Contract(_MAYBE, True, "(b, t, d_model) or None"),
+    "components.gated_feed_forward_weights": Contract(None, False, "3 weights or None"),
     "components.unembed": Contract(_MAYBE, True, "(b, t, vocab) or None"),
 }
 # The level each Protocol is reached at (as the guard names it).

@@ -41,12 +41,15 @@ def clause_lines(c: Clause, titles: Mapping[str, str], tests: Tests) -> list[str
 def spec_text(spec: Spec, clauses: Sequence[Clause], tests: Tests) -> list[str]:
     lines = []
     for c in clauses:
-        lines += [*clause_lines(c, spec.sources, tests), ""]
+        lines += [*clause_lines(c, spec.titles, tests), ""]
     counts = {
         k: sum(c.kind == k for c in clauses) for k in ("property", "structure", "informative")
     }
     lines += ["Sources (the notes the clauses are written from):"]
     lines += [f"  {title}" for title in spec.sources.values()]
+    if spec.published:
+        lines += ["Published sources (of the clauses beyond the notes):"]
+        lines += [f"  {title}" for title in spec.published.values()]
     lines.append(
         f"\n{len(clauses)} clauses ({counts['property']} property, {counts['structure']} "
         f"structure, {counts['informative']} informative); spec version {spec.version}"
@@ -62,10 +65,11 @@ def spec_json(spec: Spec, clauses: Sequence[Clause], tests: Tests) -> str:
             "kind": c.kind,
             "statement": c.statement,
             "reason": c.reason,
+            "beyond_notes": c.beyond_notes,
             "properties": list(c.properties),
             "tests": list(tests.get(c.id, ())),
             "sources": [
-                {"title": spec.sources[s.file], "file": s.file, "section": s.section}
+                {"title": spec.titles[s.file], "file": s.file, "section": s.section}
                 for s in c.sources
             ],
         }

@@ -41,6 +41,7 @@ from transformer_spec.properties.targets.protocols import (
 
 LayerFactory = Callable[[int, int, int], nn.Module]  # (d_model, n_heads, d_ff) -> layer
 NormKind = Literal["layer_norm", "rms_norm"]
+GatedActivation = Literal["silu", "gelu", "gelu_tanh"]
 
 
 def _zero(module: nn.Module, path: str) -> None:
@@ -190,19 +191,21 @@ class _Parts:
     unembed: ModuleFactory | None
 
 
+@dataclass(frozen=True)
+class _Declared:
+    positional_layout: PositionalLayout
+    embedding_scale: float
+    norm_kind: NormKind
+    norm_params: tuple[str, str | None]
+    norm_eps: float | None
+    gated: tuple[str, str, str] | None  # paths of W_gate, W_up, W_down in feed_forward
+    gated_activation: GatedActivation
+
+
 class CallComponents:
     """Component modules behind the harness's components protocol (targets.Components)."""
 
-    def __init__(
-        self,
-        spec: ComponentSpec,
-        parts: _Parts,
-        *,
-        positional_layout: PositionalLayout,
-        embedding_scale: float,
-        norm_kind: NormKind,
-        norm_params: tuple[str, str | None],
-    ) -> None:
+    def __init__(self, spec: ComponentSpec, parts: _Parts, declared: _Declared) -> None:
         d, v = spec.d_model, spec.vocab_size
         sizes = {
             "embedding": (v, d),
@@ -216,8 +219,14 @@ class CallComponents:
             factory = getattr(parts, part)
             if factory is not None:
                 self.modules[part] = built(factory, spec, *size)
-        self.positional_layout, self.embedding_scale = positional_layout, embedding_scale
-        self.norm_kind, self.norm_params, self.d_model = norm_kind, norm_params, d
+        self.declared = declared
+        self.positional_layout = declared.positional_layout
+        self.embedding_scale = declared.embedding_scale
+        self.norm_kind, self.norm_params = declared.norm_kind, declared.norm_params
+        if declared.norm_eps is not None:  # declared, so the eps is checked exactly
+            setattr(self, f"{declared.norm_kind}_eps", declared.norm_eps)
+        self.gated_activation = declared.gated_activation
+        self.d_model = d
         self.dtype, self.device, self.vocab_size = spec.dtype, spec.device, spec.vocab_size
 
     def _run(self, part: str, x: Tensor) -> Tensor | None:
@@ -278,6 +287,25 @@ class CallComponents:
     def feed_forward(self, x: Tensor) -> Tensor | None:
         return self._run("feed_forward", x)
 
+    def rms_norm(self, x: Tensor) -> Tensor | None:
+        return self._run("norm", x) if self.norm_kind == "rms_norm" else None
+
+    def gated_feed_forward(self, x: Tensor) -> Tensor | None:
+        return self._run("feed_forward", x) if self.declared.gated is not None else None
+
+    def gated_feed_forward_weights(self) -> tuple[Tensor, Tensor, Tensor] | None:
+        """(W_gate, W_up, W_down) in the notes' layout, from the declared nn.Linear paths."""
+        module, paths = self.modules.get("feed_forward"), self.declared.gated
+        if module is None or paths is None:
+            return None
+        weights = []
+        for path in paths:
+            layer = module.get_submodule(path)
+            if not isinstance(layer, nn.Linear):
+                raise ValueError(f"gated: {path!r} is a {type(layer).__name__}, not an nn.Linear")
+            weights.append(layer.weight.detach().T)
+        return weights[0], weights[1], weights[2]
+
     def unembed(self, x: Tensor) -> Tensor | None:
         return self._run("unembed", x)
 
@@ -294,6 +322,9 @@ def components_target(
     embedding_scale: float = 1.0,
     norm_kind: NormKind = "layer_norm",
     norm_params: tuple[str, str | None] = ("weight", "bias"),
+    norm_eps: float | None = None,
+    gated: tuple[str, str, str] | None = None,
+    gated_activation: GatedActivation = "silu",
     conventions: Conventions | None = None,
     description: str = "",
 ) -> Target:
@@ -301,8 +332,10 @@ def components_target(
     embedding(vocab_size, d_model) takes token ids; positional(max_len, d_model) takes
     zeros (1, n, d_model) and returns the table or adds it (positional_layout: its sinusoid
     layout, "interleaved" or "concat_t2t", or "learned"); norm(d_model) is a LayerNorm
-    (norm_params: the paths of its gain and bias) or, with norm_kind "rms_norm", an RMSNorm
-    (the LayerNorm properties are then not applicable); feed_forward(d_model, d_ff);
+    (norm_params: the paths of its gain and bias) or, with norm_kind "rms_norm", an RMSNorm;
+    norm_eps: its eps, declared so that it is checked exactly; feed_forward(d_model, d_ff),
+    gated (SwiGLU, GeGLU) when `gated` names the paths of its W_gate, W_up and W_down
+    nn.Linear maps, with `gated_activation` "silu", "gelu" or "gelu_tanh";
     unembed(d_model, vocab_size)."""
     where = f"components_target({name!r})"
     parts = _Parts(embedding, positional, norm, feed_forward, unembed)
@@ -322,19 +355,30 @@ def components_target(
         )
     if norm_kind not in get_args(NormKind):
         raise ValueError(f"{where}: norm_kind={norm_kind!r}; expected one of {get_args(NormKind)}")
+    if norm_eps is not None and not (isinstance(norm_eps, float) and norm_eps > 0):
+        raise ValueError(f"{where}: norm_eps={norm_eps!r}; expected a float > 0 or None")
+    if gated is not None and not (len(gated) == 3 and all(isinstance(p, str) for p in gated)):
+        raise ValueError(f"{where}: gated={gated!r}; expected the paths (W_gate, W_up, W_down)")
+    if gated_activation not in get_args(GatedActivation):
+        raise ValueError(
+            f"{where}: gated_activation={gated_activation!r}; expected one of "
+            f"{get_args(GatedActivation)}"
+        )
+    declared = _Declared(
+        positional_layout,
+        embedding_scale,
+        norm_kind,
+        norm_params,
+        norm_eps,
+        None if gated is None else tuple(gated),  # type: ignore[arg-type]
+        gated_activation,
+    )
     conv = conventions or Conventions()
     if not isinstance(conv, Conventions):
         raise TypeError(f"{where}: conventions is a {type(conv).__name__}, not Conventions")
 
     def build(spec: ComponentSpec) -> CallComponents:
-        return CallComponents(
-            spec,
-            parts,
-            positional_layout=positional_layout,
-            embedding_scale=embedding_scale,
-            norm_kind=norm_kind,
-            norm_params=norm_params,
-        )
+        return CallComponents(spec, parts, declared)
 
     given = ", ".join(p for p, f in vars(parts).items() if f is not None)
     return Target(
