@@ -48,4 +48,6 @@ from .norm import RMSNorm as RMSNorm
 from .positional import PositionalEncoding as PositionalEncoding
 from .positional import sinusoidal_concat as sinusoidal_concat
 from .positional import sinusoidal_interleaved as sinusoidal_interleaved
+from .rotary import apply_rotary as apply_rotary
+from .rotary import rotary_angles as rotary_angles
 from .vocabulary import Vocabulary as Vocabulary

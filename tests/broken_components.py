@@ -184,6 +184,43 @@ class _GatedUpActivated(ReferenceComponents):
         return out
 
 
+class _RotaryInterleaved(ReferenceComponents):
+    """Rotates pairs (2i, 2i + 1) while declaring half-split pairs (i, i + d/2)."""
+
+    @torch.no_grad()
+    def rotary(self, x: Tensor, positions: Tensor) -> Tensor:
+        return R.apply_rotary(x, positions, pairing="interleaved")
+
+
+class _RotaryGrows(ReferenceComponents):
+    """Scales what it rotates by 1 + position / 100: no longer a rotation."""
+
+    @torch.no_grad()
+    def rotary(self, x: Tensor, positions: Tensor) -> Tensor:
+        grow = (1 + positions.to(x.dtype) / 100)[:, None]
+        return R.apply_rotary(x, positions) * grow
+
+
+class _RotaryAbsolute(ReferenceComponents):
+    """Angles from position squared: scores depend on absolute positions."""
+
+    @torch.no_grad()
+    def rotary(self, x: Tensor, positions: Tensor) -> Tensor:
+        return R.apply_rotary(x, positions * positions)
+
+
+def rotary_interleaved_declared_half() -> Target:
+    return _target("rotary-interleaved-declared-half", _RotaryInterleaved)
+
+
+def rotary_grows() -> Target:
+    return _target("rotary-grows", _RotaryGrows)
+
+
+def rotary_absolute() -> Target:
+    return _target("rotary-absolute", _RotaryAbsolute)
+
+
 def rmsnorm_centres() -> Target:
     return _target("rmsnorm-centres", _RMSNormCentres)
 
@@ -318,4 +355,7 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     ),
     "rmsnorm_wrong_eps": ("components.rms_norm_matches_formula",),
     "glu_up_activated": ("components.gated_ffn_matches_formula",),
+    "rotary_interleaved_declared_half": ("components.rotary_matches_formula",),
+    "rotary_grows": ("components.rotary_matches_formula", "components.rotary_preserves_norm"),
+    "rotary_absolute": ("components.rotary_matches_formula", "components.rotary_scores_relative"),
 }

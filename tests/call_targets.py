@@ -212,6 +212,11 @@ def component_twin(name: str) -> Target:
         return build
 
     rms, gated = name.startswith("rmsnorm"), name.startswith("glu")
+    twin = factory(_spec(8))
+
+    def rotary(_: int) -> Callable[[Tensor, Tensor], Tensor]:
+        return lambda x, positions: twin.rotary(x, positions)
+
     return components_target(
         f"call-{name}",
         embedding=part("embed", lambda s: s[1]),
@@ -224,6 +229,7 @@ def component_twin(name: str) -> Target:
         norm_kind="rms_norm" if rms else "layer_norm",
         norm_eps=sample.rms_norm_eps if rms else None,
         gated=("part.W_gate", "part.W_up", "part.W_down") if gated else None,
+        rotary=rotary if name.startswith("rotary") else None,
     )
 
 

@@ -1,20 +1,27 @@
 """The RMSNorm and gated MLP of four Hugging Face architectures (Llama, Mistral, Qwen2:
 SwiGLU; Gemma: GeGLU with tanh GELU, gain stored as 1 + weight) plugged in through
-`components_target`. Their RMSNorms compute in float32 (declared)."""
+`components_target`, and Llama's rotary embedding (half-split pairs, base 10000). Their
+RMSNorms and rotary tables compute in float32 (declared)."""
 
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from torch import nn
+from torch import Tensor, nn
 from transformer_spec.properties import Conventions, Target, components_target
+from transformers import LlamaConfig
 from transformers.models.gemma.modeling_gemma import GemmaMLP, GemmaRMSNorm
-from transformers.models.llama.modeling_llama import LlamaMLP, LlamaRMSNorm
+from transformers.models.llama.modeling_llama import (
+    LlamaMLP,
+    LlamaRMSNorm,
+    LlamaRotaryEmbedding,
+    apply_rotary_pos_emb,
+)
 from transformers.models.mistral.modeling_mistral import MistralMLP, MistralRMSNorm
 from transformers.models.qwen2.modeling_qwen2 import Qwen2MLP, Qwen2RMSNorm
 
 F32 = Conventions(
     statistics_dtype="float32",
-    explanations={"statistics_dtype": "the RMSNorm computes in float32 whatever the build"},
+    explanations={"statistics_dtype": "the RMSNorm and the rotary angles compute in float32"},
 )
 
 
@@ -24,6 +31,7 @@ def _parts(
     mlp: Callable[[SimpleNamespace], nn.Module],
     hf_act: str = "silu",
     act: str = "silu",
+    pairing: str = "half_split",
 ) -> Target:
     def config(d: int, d_ff: int) -> SimpleNamespace:  # what the MLPs read of their config
         return SimpleNamespace(
@@ -32,6 +40,8 @@ def _parts(
 
     return components_target(
         name,
+        rotary=_llama_rotary if name.startswith("hf-llama") else None,
+        rotary_pairing=pairing,  # type: ignore[arg-type]
         norm=lambda d: norm(d, eps=1e-6),
         norm_kind="rms_norm",
         norm_eps=1e-6,
@@ -40,6 +50,21 @@ def _parts(
         gated_activation=act,  # type: ignore[arg-type]
         conventions=F32,
     )
+
+
+def _llama_rotary(_: int) -> Callable[[Tensor, Tensor], Tensor]:
+    """Llama's rotary embedding for the head width of each call, as its attention applies it."""
+
+    def rotate(x: Tensor, positions: Tensor) -> Tensor:
+        d = x.shape[-1]
+        config = LlamaConfig(
+            hidden_size=d, num_attention_heads=1, num_key_value_heads=1, head_dim=d
+        )
+        cos, sin = LlamaRotaryEmbedding(config).to(x.device)(x, positions[None])
+        rotated: Tensor = apply_rotary_pos_emb(x, x, cos, sin)[0]
+        return rotated
+
+    return rotate
 
 
 def llama() -> Target:
@@ -61,3 +86,8 @@ def gemma() -> Target:
 def gemma_declared_silu() -> Target:
     """Gemma's GeGLU declared as SwiGLU: the gated formula must fail."""
     return _parts("hf-gemma-declared-silu", GemmaRMSNorm, GemmaMLP, "gelu_pytorch_tanh", "silu")
+
+
+def llama_declared_interleaved() -> Target:
+    """Llama's half-split rotary declared interleaved: the rotary formula must fail."""
+    return _parts("hf-llama-declared-interleaved", LlamaRMSNorm, LlamaMLP, pairing="interleaved")

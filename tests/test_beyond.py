@@ -56,12 +56,17 @@ def test_rmsnorm_and_gated_mlp_of_four_hf_architectures_pass() -> None:
 
 
 @HF
-def test_a_gated_ffn_declared_with_the_wrong_activation_fails() -> None:
+@pytest.mark.parametrize(
+    ("name", "pid"),
+    [
+        ("gemma_declared_silu", "components.gated_ffn_matches_formula"),
+        ("llama_declared_interleaved", "components.rotary_matches_formula"),
+    ],
+)
+def test_a_wrong_declaration_of_a_real_architecture_fails(name: str, pid: str) -> None:
     from . import hf_parts
 
-    target = hf_parts.gemma_declared_silu()
+    target = getattr(hf_parts, name)()
     ctx = Context(target, CPU, torch.float32, tolerance_for(torch.float32, CPU))
-    result = run_property(
-        load_all()["components.gated_ffn_matches_formula"], ctx, profile="ci", seed=0
-    )
+    result = run_property(load_all()[pid], ctx, profile="ci", seed=0)
     assert result.outcome == "fail", result.message

@@ -131,3 +131,132 @@ def gated_ffn_formula(ctx: Context) -> Check:
         check_close(got.cpu(), want, bound, f"gated FFN ({act_name}, d_model={d}) vs formula", x)
 
     return check
+
+
+# ---------------------------------------------------------------- rotary positions
+
+_PAIRINGS = ("half_split", "interleaved")
+
+
+def _rotary_declared(ctx: Context) -> tuple[str, float, int | None]:
+    """The declared pairing, base and width, or NotApplicable (checked while building)."""
+    comps = _build(ctx)
+    head = torch.zeros(1, 1, 2, 8, dtype=ctx.dtype, device=ctx.device)
+    if not hasattr(comps, "rotary") or comps.rotary(head, torch.arange(2)) is None:
+        raise NotApplicable("target's components give no rotary")
+    pairing = getattr(comps, "rotary_pairing", None)
+    base = getattr(comps, "rotary_base", None)
+    width = getattr(comps, "rotary_dim", None)
+    if pairing not in _PAIRINGS or not isinstance(base, float) or base <= 1:
+        raise NotApplicable(
+            f"target's components declare rotary_pairing={pairing!r}, rotary_base={base!r}; "
+            f"expected one of {_PAIRINGS} and a float base > 1"
+        )
+    if width is not None and not (isinstance(width, int) and width > 0 and width % 2 == 0):
+        raise NotApplicable(
+            f"target's components declare rotary_dim={width!r}; expected an even int"
+        )
+    return str(pairing), base, width
+
+
+def _rope(
+    x: Tensor, positions: Tensor, pairing: str, base: float, width: int | None, dtype: torch.dtype
+) -> Tensor:
+    """The RoFormer rotation written here, apart from the reference (whose mutants it must
+    catch), computed in `dtype` on the cpu: float64 for the truth, the build's dtype to see
+    how far rounding alone moves a correct implementation."""
+    x, positions = x.detach().cpu().to(dtype), positions.cpu()
+    r = x.shape[-1] if width is None else width
+    freq = base ** (-torch.arange(0, r, 2, dtype=torch.float64) / r)
+    angle = positions.double()[:, None] * freq[None, :]
+    cos, sin = angle.cos().to(dtype), angle.sin().to(dtype)
+    if pairing == "half_split":
+        a, b = x[..., : r // 2], x[..., r // 2 : r]
+        turned = torch.cat([a * cos - b * sin, a * sin + b * cos], -1)
+    else:
+        a, b = x[..., 0:r:2], x[..., 1:r:2]
+        turned = torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)
+    return torch.cat([turned, x[..., r:]], -1)
+
+
+def _heads(seed: int, d: int, t: int, ctx: Context) -> Tensor:
+    return _normal(seed, (2, 2, t, d)).to(ctx.dtype).to(ctx.device)
+
+
+_POSITIONS = st.lists(st.integers(0, 64), min_size=1, max_size=6)
+_HEAD_WIDTHS = st.sampled_from([8, 12, 16])
+
+
+@prop("components.rotary_matches_formula", clauses=("EXT-ROPE-FORMULA",), needs=("components",))
+def rotary_formula(ctx: Context) -> Check:
+    """rotary(x, positions) equals the float64 rotation of each channel pair by
+    position * base^(-2i / r), in the declared pairing, base and rotary width."""
+    pairing, base, width = _rotary_declared(ctx)
+
+    @given(_HEAD_WIDTHS, _POSITIONS, _SEEDS)
+    def check(d: int, positions: list[int], seed: int) -> None:
+        if width is not None and width > d:
+            return
+        comps = _build(ctx, seed=seed)
+        x = _heads(seed, d, len(positions), ctx)
+        pos = torch.tensor(positions, device=ctx.device)
+        want = _rope(x, pos, pairing, base, width, torch.float64)
+        naive = _rope(x, pos, pairing, base, width, ctx.precision)
+        got = _need(comps.rotary(x, pos), "rotary")
+        tol = ctx.tolerance
+        rounding = 4 * _eps(ctx) * max(1.0, max_abs(want))
+        bound = max(tol.reference_factor * max_abs(naive.double() - want), rounding)
+        what = f"rotary ({pairing}, base {base:g}, d_k={d}) at positions {positions}"
+        check_close(got.cpu(), want, bound + tol.reference_floor, what, x)
+
+    return check
+
+
+@prop("components.rotary_preserves_norm", clauses=("EXT-ROPE-NORM",), needs=("components",))
+def rotary_norm(ctx: Context) -> Check:
+    """Every rotated query or key vector has the norm it had."""
+    _rotary_declared(ctx)
+
+    @given(_HEAD_WIDTHS, _POSITIONS, _SEEDS)
+    def check(d: int, positions: list[int], seed: int) -> None:
+        comps = _build(ctx, seed=seed)
+        x = _heads(seed, d, len(positions), ctx)
+        got = _need(comps.rotary(x, torch.tensor(positions, device=ctx.device)), "rotary")
+        want = x.double().norm(dim=-1)
+        bound = 8 * _eps(ctx) * max(1.0, max_abs(want))
+        check_close(got.double().norm(dim=-1).cpu(), want.cpu(), bound, "norms after rotary")
+
+    return check
+
+
+@prop("components.rotary_scores_relative", clauses=("EXT-ROPE-RELATIVE",), needs=("components",))
+def rotary_relative(ctx: Context) -> Check:
+    """The scores rotary(q, m) . rotary(k, n) are unchanged when every position moves by c."""
+    pairing, base_freq, width = _rotary_declared(ctx)
+
+    @given(_HEAD_WIDTHS, _POSITIONS, st.integers(1, 40), _SEEDS)
+    def check(d: int, positions: list[int], shift: int, seed: int) -> None:
+        if width is not None and width > d:
+            return
+        comps = _build(ctx, seed=seed)
+        q, k = _heads(seed, d, len(positions), ctx), _heads(seed + 1, d, len(positions), ctx)
+        pos = torch.tensor(positions, device=ctx.device)
+
+        def scores(p: Tensor) -> Tensor:
+            rq, rk = _need(comps.rotary(q, p), "rotary"), _need(comps.rotary(k, p), "rotary")
+            return (rq.double() @ rk.double().transpose(-2, -1)).cpu()
+
+        def naive(p: Tensor) -> Tensor:  # the formula rounded as the build's dtype rounds it
+            rq = _rope(q, p, pairing, base_freq, width, ctx.precision)
+            rk = _rope(k, p, pairing, base_freq, width, ctx.precision)
+            return rq.double() @ rk.double().transpose(-2, -1)
+
+        base, moved = scores(pos), scores(pos + shift)
+        spread = max_abs(naive(pos) - naive(pos + shift))
+        rounding = 4 * _eps(ctx) * max(1.0, max_abs(base))
+        bound = (
+            max(ctx.tolerance.reference_factor * spread, rounding) + ctx.tolerance.reference_floor
+        )
+        check_close(moved, base, bound, f"scores after shifting every position by {shift}")
+
+    return check

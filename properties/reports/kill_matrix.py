@@ -29,6 +29,7 @@ REACHES: dict[str, set[str]] = {
     "feedforward": {"layers", "components", "model"},
     "layers": {"layers", "model"},
     "positional": {"components", "model"},
+    "rotary": {"components"},  # the reference model does not use rotary positions yet
     "embedding": {"components", "model"},
     "model": {"components", "model"},  # UnEmbedding lives in model.py
     "generation": {"model"},

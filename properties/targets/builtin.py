@@ -352,6 +352,7 @@ class ReferenceComponents:
         self.rms_norm_eps = self.rms.eps
         self.gated = R.GatedFeedForward(spec.d_model, spec.d_ff).to(spec.device, spec.dtype)
         self.gated_activation = "silu"
+        self.rotary_pairing, self.rotary_base, self.rotary_dim = "half_split", 10000.0, None
         self.unembedding = R.UnEmbedding(spec.d_model, spec.vocab_size, bias=True).to(
             spec.device, spec.dtype
         )
@@ -417,6 +418,10 @@ class ReferenceComponents:
     def gated_feed_forward(self, x: Tensor) -> Tensor:
         out: Tensor = self.gated(x)
         return out
+
+    @torch.no_grad()
+    def rotary(self, x: Tensor, positions: Tensor) -> Tensor:
+        return R.apply_rotary(x, positions, pairing="half_split", base=10000.0)
 
     def gated_feed_forward_weights(self) -> tuple[Tensor, Tensor, Tensor]:
         g = self.gated

@@ -464,6 +464,13 @@ class Components(Protocol):
         with `gated_activation` declared: "silu", "gelu" or "gelu_tanh"."""
         ...
 
+    def rotary(self, x: Tensor, positions: Tensor) -> Tensor | None:
+        """Rotary position embedding (beyond the notes) of x (b, h, t, d_k) at integer
+        positions (t,), as applied to queries and keys. A target declares
+        `rotary_pairing` ("half_split" or "interleaved"), `rotary_base` (a float) and
+        `rotary_dim` (the rotated channels, an even int, or None for all)."""
+        ...
+
     def gated_feed_forward_weights(self) -> tuple[Tensor, Tensor, Tensor] | None:
         """(W_gate, W_up, W_down) of `gated_feed_forward` in the notes' layout (x W): so that
         FFN(x) = (act(x W_gate) * (x W_up)) W_down."""
@@ -578,6 +585,7 @@ CONTRACTS: dict[str, Contract] = {
     "components.feed_forward": Contract(_MAYBE, True, "(b, t, d_model) or None"),
     "components.rms_norm": Contract(_MAYBE, True, "x's shape, or None"),
     "components.gated_feed_forward": Contract(_MAYBE, True, "(b, t, d_model) or None"),
+    "components.rotary": Contract(_MAYBE, True, "x's shape, or None"),
     "components.gated_feed_forward_weights": Contract(None, False, "3 weights or None"),
     "components.unembed": Contract(_MAYBE, True, "(b, t, vocab) or None"),
 }

@@ -42,6 +42,8 @@ from transformer_spec.properties.targets.protocols import (
 LayerFactory = Callable[[int, int, int], nn.Module]  # (d_model, n_heads, d_ff) -> layer
 NormKind = Literal["layer_norm", "rms_norm"]
 GatedActivation = Literal["silu", "gelu", "gelu_tanh"]
+RotaryPairing = Literal["half_split", "interleaved"]
+RotaryFactory = Callable[[int], Callable[[Tensor, Tensor], Tensor]]
 
 
 def _zero(module: nn.Module, path: str) -> None:
@@ -200,6 +202,10 @@ class _Declared:
     norm_eps: float | None
     gated: tuple[str, str, str] | None  # paths of W_gate, W_up, W_down in feed_forward
     gated_activation: GatedActivation
+    rotary: RotaryFactory | None
+    rotary_pairing: RotaryPairing
+    rotary_base: float
+    rotary_dim: int | None
 
 
 class CallComponents:
@@ -226,6 +232,9 @@ class CallComponents:
         if declared.norm_eps is not None:  # declared, so the eps is checked exactly
             setattr(self, f"{declared.norm_kind}_eps", declared.norm_eps)
         self.gated_activation = declared.gated_activation
+        self.rotary_pairing, self.rotary_base = declared.rotary_pairing, declared.rotary_base
+        self.rotary_dim = declared.rotary_dim
+        self._rotate = None if declared.rotary is None else declared.rotary(spec.d_model)
         self.d_model = d
         self.dtype, self.device, self.vocab_size = spec.dtype, spec.device, spec.vocab_size
 
@@ -290,6 +299,12 @@ class CallComponents:
     def rms_norm(self, x: Tensor) -> Tensor | None:
         return self._run("norm", x) if self.norm_kind == "rms_norm" else None
 
+    def rotary(self, x: Tensor, positions: Tensor) -> Tensor | None:
+        if self._rotate is None:
+            return None
+        with torch.no_grad():
+            return self._rotate(x, positions)
+
     def gated_feed_forward(self, x: Tensor) -> Tensor | None:
         return self._run("feed_forward", x) if self.declared.gated is not None else None
 
@@ -325,6 +340,10 @@ def components_target(
     norm_eps: float | None = None,
     gated: tuple[str, str, str] | None = None,
     gated_activation: GatedActivation = "silu",
+    rotary: RotaryFactory | None = None,
+    rotary_pairing: RotaryPairing = "half_split",
+    rotary_base: float = 10000.0,
+    rotary_dim: int | None = None,
     conventions: Conventions | None = None,
     description: str = "",
 ) -> Target:
@@ -336,7 +355,9 @@ def components_target(
     norm_eps: its eps, declared so that it is checked exactly; feed_forward(d_model, d_ff),
     gated (SwiGLU, GeGLU) when `gated` names the paths of its W_gate, W_up and W_down
     nn.Linear maps, with `gated_activation` "silu", "gelu" or "gelu_tanh";
-    unembed(d_model, vocab_size)."""
+    unembed(d_model, vocab_size); rotary(d_model) returns a function (x (b, h, t, d_k),
+    positions (t,)) -> x rotated, with its declared rotary_pairing ("half_split",
+    "interleaved"), rotary_base and rotary_dim (None: every channel)."""
     where = f"components_target({name!r})"
     parts = _Parts(embedding, positional, norm, feed_forward, unembed)
     if not isinstance(name, str) or not name.strip():
@@ -344,7 +365,7 @@ def components_target(
     for part, factory in vars(parts).items():
         if factory is not None and not callable(factory):
             raise TypeError(f"{where}: {part} is a {type(factory).__name__}, not callable")
-    if all(f is None for f in vars(parts).values()):
+    if all(f is None for f in vars(parts).values()) and rotary is None:
         raise ValueError(
             f"{where}: give at least one of embedding, positional, norm, feed_forward, unembed"
         )
@@ -364,6 +385,18 @@ def components_target(
             f"{where}: gated_activation={gated_activation!r}; expected one of "
             f"{get_args(GatedActivation)}"
         )
+    if rotary is not None and not callable(rotary):
+        raise TypeError(f"{where}: rotary is a {type(rotary).__name__}, not callable")
+    if rotary_pairing not in get_args(RotaryPairing):
+        raise ValueError(
+            f"{where}: rotary_pairing={rotary_pairing!r}; expected one of {get_args(RotaryPairing)}"
+        )
+    if not (isinstance(rotary_base, float) and rotary_base > 1):
+        raise ValueError(f"{where}: rotary_base={rotary_base!r}; expected a float > 1")
+    if rotary_dim is not None and not (
+        isinstance(rotary_dim, int) and rotary_dim > 0 and rotary_dim % 2 == 0
+    ):
+        raise ValueError(f"{where}: rotary_dim={rotary_dim!r}; expected an even int > 0 or None")
     declared = _Declared(
         positional_layout,
         embedding_scale,
@@ -372,6 +405,10 @@ def components_target(
         norm_eps,
         None if gated is None else tuple(gated),  # type: ignore[arg-type]
         gated_activation,
+        rotary,
+        rotary_pairing,
+        rotary_base,
+        rotary_dim,
     )
     conv = conventions or Conventions()
     if not isinstance(conv, Conventions):
