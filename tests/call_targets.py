@@ -93,24 +93,26 @@ def nn_encoder_layer() -> Target:
     return layer_target("nn-encoder-layer", _encoder(False), kind="encoder", call=call, zero=_ZERO)
 
 
+DECODER_CALL = Call(
+    x=0,
+    memory=1,
+    padding="tgt_key_padding_mask",
+    padding_polarity="true_blocks",
+    memory_padding="memory_key_padding_mask",
+    mask="tgt_mask",
+    mask_shape="q k",
+    mask_polarity="true_blocks",
+    causal="mask",
+)
+
+
 def nn_decoder_layer() -> Target:
-    call = Call(
-        x=0,
-        memory=1,
-        padding="tgt_key_padding_mask",
-        padding_polarity="true_blocks",
-        memory_padding="memory_key_padding_mask",
-        mask="tgt_mask",
-        mask_shape="q k",
-        mask_polarity="true_blocks",
-        causal="mask",
-    )
     return layer_target(
         "nn-decoder-layer",
         lambda d, h, d_ff: nn.TransformerDecoderLayer(d, h, d_ff, batch_first=True),
         kind="decoder",
         norm="post",
-        call=call,
+        call=DECODER_CALL,
         zero=("self_attn.out_proj", "multihead_attn.out_proj", "linear2"),
     )
 

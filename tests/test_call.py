@@ -5,6 +5,7 @@ applicable; approximate attention reports its error and still fails a structural
 
 import ast
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,7 @@ def outcome(target: Target, pid: str, dtype: torch.dtype = torch.float32) -> Res
             "Call.weights_shape: 'b h h k' has",
         ),
         ({"padding": "mask", "extra": {"mask": None}}, ValueError, "Call.extra: ['mask'] are also"),
+        ({"mask_required": True}, ValueError, "Call.mask_required: the mask to pass"),
     ],
 )
 def test_a_wrong_call_is_a_one_line_error_naming_the_field(
@@ -326,3 +328,21 @@ def test_a_padding_only_call_refuses_a_mask_that_differs_between_queries() -> No
     target.attention(q, q, q, mask=per_key, causal=False)  # one row for every query: fine
     with pytest.raises(Unsupported, match="key padding mask only"):
         target.attention(q, q, q, mask=torch.eye(2, dtype=torch.bool)[None, None], causal=False)
+
+
+def test_a_decoder_layer_without_memory_padding_refuses_it_rather_than_dropping_it() -> None:
+    from transformer_spec.properties.targets.protocols import LayerSpec, Unsupported
+
+    call = replace(call_targets.DECODER_CALL, memory_padding=None)
+    target = P.layer_target(
+        "no-memory-padding",
+        lambda d, h, d_ff: nn.TransformerDecoderLayer(d, h, d_ff, batch_first=True),
+        kind="decoder",
+        call=call,
+    )
+    assert target.layers is not None
+    layer = target.layers(LayerSpec("decoder", "post", 8, 2, 16, torch.float32, CPU, 0))
+    x, memory = torch.zeros(1, 2, 8), torch.zeros(1, 3, 8)
+    layer(x, memory)  # no padding: fine
+    with pytest.raises(Unsupported, match="takes no memory padding"):
+        layer(x, memory, memory_padding=torch.tensor([[True, True, False]]))

@@ -151,6 +151,10 @@ class Call:
                 f"Call.causal: 'mask' needs a mask with a query axis; "
                 f"mask_shape is {self.mask_shape!r}"
             )
+        if self.mask_required and self.mask is None:
+            raise ValueError(
+                "Call.mask_required: the mask to pass on every call (Call.mask) is not declared"
+            )
         if self.weights is None and self.need_weights is not None:
             raise ValueError(
                 "Call.need_weights is declared but Call.weights (where they are "

@@ -24,6 +24,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 from transformer_spec.properties.targets.adapters.call import Call
+from transformer_spec.properties.targets.adapters.sdpa import causal_triangle
 from transformer_spec.properties.targets.protocols import (
     Conventions,
     MHASpec,
@@ -57,18 +58,23 @@ def check_projections(paths: ProjectionPaths | None, where: str) -> None:
             raise TypeError(f"{where}: projections[{key!r}] is {path!r}; expected a path")
 
 
-def _weight(module: nn.Module, path: str, key: str) -> tuple[Tensor | None, Tensor | None]:
-    """(weight (out, in) or None for identity, bias or None) at `path`."""
+def find_path(module: nn.Module, path: str, what: str) -> nn.Module | Tensor:
+    """The submodule or parameter at an attribute path; `what` names the declaration in the
+    one-line error."""
     try:
-        found: object = module.get_submodule(path)
+        return module.get_submodule(path)
     except AttributeError:
         try:
-            found = module.get_parameter(path)
+            return module.get_parameter(path)
         except AttributeError:
             raise ValueError(
-                f"projections[{key!r}]: {type(module).__name__} has no submodule or "
-                f"parameter {path!r}"
+                f"{what}: {type(module).__name__} has no submodule or parameter {path!r}"
             ) from None
+
+
+def _weight(module: nn.Module, path: str, key: str) -> tuple[Tensor | None, Tensor | None]:
+    """(weight (out, in) or None for identity, bias or None) at `path`."""
+    found = find_path(module, path, f"projections[{key!r}]")
     if isinstance(found, nn.Identity):
         return None, None
     if isinstance(found, nn.Linear):
@@ -136,12 +142,6 @@ def built(factory: Callable[..., nn.Module], spec: object, *sizes: int) -> nn.Mo
     return module.to(device=spec.device, dtype=spec.dtype).eval()  # type: ignore[attr-defined]
 
 
-def causal_attends(q_len: int, k_len: int, alignment: str | None, device: torch.device) -> Tensor:
-    """True where query i may see key j: bottom-right (j <= i + k_len - q_len), top-left."""
-    shift = k_len - q_len if alignment == "bottom_right" else 0
-    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(shift)
-
-
 def mask_values(
     call: Call,
     attends: Tensor | None,
@@ -158,7 +158,7 @@ def mask_values(
     values: dict[str, object] = {}
     folded = causal and (call.causal == "mask" or (fold and attends is not None))
     if folded:
-        triangle = causal_attends(lq, lk, alignment, device)[None, None]
+        triangle = causal_triangle(lq, lk, alignment, device)[None, None]
         attends = triangle.expand(batch, 1, lq, lk) if attends is None else attends & triangle
     if call.causal not in ("never", "always", "mask"):
         values["causal"] = causal and not folded
@@ -177,6 +177,29 @@ def mask_values(
             "that differs between queries"
         )
     return values
+
+
+def invoke(
+    code: Callable[..., object],
+    call: Call,
+    values: dict[str, object],
+    masks: tuple[Tensor | None, bool, "Folding"],
+    shape: tuple[int, int, int, int, torch.dtype, torch.device],
+    alignment: str | None,
+) -> object:
+    """Call `code` as `call` describes with the inputs in `values` and the masks built from
+    (attends, causal, folding): the one call path of every adapter built from a Call."""
+    attends, causal, folding = masks
+    if call.need_weights is not None:
+        values = values | {"need_weights": True}
+
+    def once(fold: bool) -> object:
+        args, kwargs = call.arguments(
+            values | mask_values(call, attends, causal, fold, shape, alignment)
+        )
+        return code(*args, **kwargs)
+
+    return folding.run(once, causal and attends is not None)
 
 
 class Folding:
@@ -219,16 +242,9 @@ class CallAttention:
             "key": c.to_layout(k),
             "value": c.to_layout(v),
         }
-        if c.need_weights is not None:
-            values["need_weights"] = True
         shape = (q.shape[0], q.shape[1], q.shape[-2], k.shape[-2], q.dtype, q.device)
-
-        def invoke(fold: bool) -> object:
-            masks = mask_values(c, mask, causal, fold, shape, self.alignment)
-            args, kwargs = c.arguments(values | masks)
-            return self.fn(*args, **kwargs)
-
-        result = self.folding.run(invoke, causal and mask is not None)
+        masks = (mask, causal, self.folding)
+        result = invoke(self.fn, c, values, masks, shape, self.alignment)
         out = c.output_of(result)
         if isinstance(out, Tensor):
             out = c.from_layout(out)
@@ -275,7 +291,7 @@ def check_name(name: object, what: object, where: str) -> None:
         raise TypeError(f"{where}: {type(what).__name__} is not callable")
 
 
-def _call_of(call: object, where: str) -> Call:
+def call_of(call: object, where: str) -> Call:
     if not isinstance(call, Call):
         raise TypeError(f"{where}: call is a {type(call).__name__}, not a Call")
     return call
@@ -310,7 +326,7 @@ def attention_target(
     signature by default: `fn(q, k, v, attn_mask=, is_causal=)` on (b, h, L, d_k))."""
     where = f"attention_target({name!r})"
     check_name(name, fn, where)
-    call = _call_of(call, where)
+    call = call_of(call, where)
     call.check_for("attention", where)
     conv = conventions_for(call, conventions, where)
     return Target(
@@ -357,17 +373,10 @@ class CallMHA:
             values = {"query": c.to_layout(x_query), "key": c.to_layout(x_kv)}
             if c.value is not None:
                 values["value"] = values["key"]
-        if c.need_weights is not None:
-            values["need_weights"] = True
         b, lq, lk = x_query.shape[0], x_query.shape[1], x_kv.shape[1]
         shape = (b, self.n_heads, lq, lk, x_query.dtype, x_query.device)
-
-        def invoke(fold: bool) -> object:
-            masks = mask_values(c, attends, causal, fold, shape, self.alignment)
-            args, kwargs = c.arguments(values | masks)
-            return self.module(*args, **kwargs)
-
-        result = self.folding.run(invoke, causal and attends is not None)
+        masks = (attends, causal, self.folding)
+        result = invoke(self.module, c, values, masks, shape, self.alignment)
         out = c.output_of(result)
         if isinstance(out, Tensor):
             out = c.from_layout(out).detach()
@@ -395,7 +404,7 @@ def multihead_target(
     (and Call.value) for cross-attention."""
     where = f"multihead_target({name!r})"
     check_name(name, factory, where)
-    call = _call_of(call, where)
+    call = call_of(call, where)
     call.check_for("mha", where)
     check_projections(projections, where)
     conv = conventions_for(call, conventions, where)

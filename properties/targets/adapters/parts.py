@@ -23,10 +23,12 @@ from transformer_spec.properties.targets.adapters.call import Call
 from transformer_spec.properties.targets.adapters.modules import (
     Folding,
     built,
+    call_of,
     check_name,
     conventions_for,
     describe,
-    mask_values,
+    find_path,
+    invoke,
 )
 from transformer_spec.properties.targets.protocols import (
     ComponentSpec,
@@ -48,25 +50,14 @@ RotaryFactory = Callable[[int], Callable[[Tensor, Tensor], Tensor]]
 
 def _zero(module: nn.Module, path: str) -> None:
     """Zero the nn.Linear (weight and bias) or the parameter at `path`."""
-    try:
-        found: object = module.get_submodule(path)
-    except AttributeError:
-        try:
-            found = module.get_parameter(path)
-        except AttributeError:
-            raise ValueError(
-                f"zero: {type(module).__name__} has no submodule or parameter {path!r}"
-            ) from None
+    found = find_path(module, path, "zero")
     if isinstance(found, nn.Identity):  # no output projection at this size (one head)
         raise Unsupported(f"zero: {path!r} is an nn.Identity, there is no weight to zero")
-    if isinstance(found, nn.Module):
-        params = list(found.parameters(recurse=False))
-        if not params:
-            raise ValueError(f"zero: {path!r} is a {type(found).__name__} without parameters")
-        for p in params:
-            p.zero_()
-    else:
-        found.zero_()  # type: ignore[attr-defined]
+    params = list(found.parameters(recurse=False)) if isinstance(found, nn.Module) else [found]
+    if not params:
+        raise ValueError(f"zero: {path!r} is a {type(found).__name__} without parameters")
+    for p in params:
+        p.zero_()
 
 
 class CallLayer:
@@ -80,7 +71,7 @@ class CallLayer:
         self.n_heads = spec.n_heads
         self.folding = Folding(call)
         for path in zero:  # a wrong path is reported now, without zeroing anything
-            _find(self.module, path)
+            find_path(self.module, path, "zero")
 
     @torch.no_grad()
     def __call__(
@@ -97,36 +88,21 @@ class CallLayer:
         if memory is not None:
             values["memory"] = c.to_layout(memory)
         if memory_padding is not None:
+            if c.memory_padding is None:  # never dropped silently: the layer would see pads
+                raise Unsupported("the layer takes no memory padding (Call.memory_padding)")
             values["memory_padding"] = c.padding_tensor(memory_padding, x.dtype)
         attends = None
         if key_padding is not None:
             attends = key_padding[:, None, None, :].expand(-1, 1, x.shape[1], -1)
         shape = (x.shape[0], self.n_heads, x.shape[1], x.shape[1], x.dtype, x.device)
-
-        def invoke(fold: bool) -> object:
-            masks = mask_values(c, attends, causal, fold, shape, "bottom_right")
-            args, kwargs = c.arguments(values | masks)
-            return self.module(*args, **kwargs)
-
-        out = c.output_of(self.folding.run(invoke, causal and attends is not None))
+        masks = (attends, causal, self.folding)
+        out = c.output_of(invoke(self.module, c, values, masks, shape, "bottom_right"))
         return c.from_layout(out).detach() if isinstance(out, Tensor) else out  # type: ignore[return-value]
 
     @torch.no_grad()
     def zero_sublayer_outputs(self) -> None:
         for path in self.zero:
             _zero(self.module, path)
-
-
-def _find(module: nn.Module, path: str) -> None:
-    try:
-        module.get_submodule(path)
-    except AttributeError:
-        try:
-            module.get_parameter(path)
-        except AttributeError:
-            raise ValueError(
-                f"zero: {type(module).__name__} has no submodule or parameter {path!r}"
-            ) from None
 
 
 def layer_target(
@@ -147,8 +123,7 @@ def layer_target(
     self-attention is causal: Call.causal "always", "mask" or a flag."""
     where = f"layer_target({name!r})"
     check_name(name, factory, where)
-    if not isinstance(call, Call):
-        raise TypeError(f"{where}: call is a {type(call).__name__}, not a Call")
+    call = call_of(call, where)
     call.check_for("layer", where)
     if kind not in get_args(LayerKind):
         raise ValueError(f"{where}: kind={kind!r}; expected one of {get_args(LayerKind)}")
