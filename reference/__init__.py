@@ -4,6 +4,8 @@ Notation used in shapes: b batch, h heads, q/k query/key length, s source length
 t target length, d_model model width, d_k = d_model / h head width, vocab vocabulary size.
 """
 
+from .alibi import alibi_bias as alibi_bias
+from .alibi import alibi_slopes as alibi_slopes
 from .attention import FULLY_MASKED_ROW_POLICY as FULLY_MASKED_ROW_POLICY
 from .attention import attention_scores as attention_scores
 from .attention import fused_attention as fused_attention
@@ -14,6 +16,8 @@ from .config import SpecialTokens as SpecialTokens
 from .config import TransformerConfig as TransformerConfig
 from .config import base_config as base_config
 from .config import gpt2_small_config as gpt2_small_config
+from .config import llama_tiny_config as llama_tiny_config
+from .config import mistral_tiny_config as mistral_tiny_config
 from .config import parse_device as parse_device
 from .config import parse_dtype as parse_dtype
 from .embedding import TokenEmbedding as TokenEmbedding
@@ -31,6 +35,7 @@ from .masks import causal_mask as causal_mask
 from .masks import combine_masks as combine_masks
 from .masks import keep_tokens as keep_tokens
 from .masks import padding_mask as padding_mask
+from .masks import sliding_window_mask as sliding_window_mask
 from .model import AnyModel as AnyModel
 from .model import DecoderOnlyModel as DecoderOnlyModel
 from .model import EncoderDecoderModel as EncoderDecoderModel
@@ -42,6 +47,7 @@ from .model import count_parameters as count_parameters
 from .model import probabilities as probabilities
 from .multihead import LayerCache as LayerCache
 from .multihead import MultiHeadAttention as MultiHeadAttention
+from .multihead import Rotary as Rotary
 from .norm import LayerNorm as LayerNorm
 from .norm import Residual as Residual
 from .norm import RMSNorm as RMSNorm

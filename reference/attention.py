@@ -55,10 +55,14 @@ def scaled_dot_product_attention(
     *,
     mask: Bool[Tensor, "*#mbatch #q k"] | None = None,
     scale: float | None = None,
+    bias: Float[Tensor, "*#mbatch #q k"] | None = None,
 ) -> tuple[Float[Tensor, "*batch q d_v"], Float[Tensor, "*batch q k"]]:
-    """Return (output, weights). Weights are softmax over keys, row by row (ATTN-ROWSUM)."""
+    """Return (output, weights). Weights are softmax over keys, row by row (ATTN-ROWSUM).
+    `bias` is added to the scaled scores before the mask (ALiBi, EXT-ALIBI-BIAS)."""
     _check_qkv(q, k, v)
     scores = attention_scores(q, k, scale=scale)
+    if bias is not None:
+        scores = scores + bias.to(scores.dtype)
     if mask is not None:
         check_mask(mask, scores.shape)
         scores = scores.masked_fill(~mask, float("-inf"))
@@ -82,16 +86,23 @@ def fused_attention(
     mask: Bool[Tensor, "*#mbatch #q k"] | None = None,
     is_causal: bool = False,
     scale: float | None = None,
+    bias: Float[Tensor, "*#mbatch #q k"] | None = None,
 ) -> Float[Tensor, "*batch q d_v"]:
     """torch's fused kernel; `is_causal` is top-left aligned (as SDPA defines it) and may not
-    be combined with `mask`. Fully masked rows are forced to zero (the policy above)."""
+    be combined with `mask` or `bias`. Fully masked rows are forced to zero (the policy
+    above). A `bias` goes in as SDPA's additive float mask, -inf where `mask` hides a key."""
     _check_qkv(q, k, v)
+    if (mask is not None or bias is not None) and is_causal:
+        raise ValueError("is_causal: combine the causal mask into `mask` instead")
     if mask is not None:
-        if is_causal:
-            raise ValueError("is_causal: combine the causal mask into `mask` instead")
         check_mask(mask, torch.Size((*q.shape[:-1], k.shape[-2])))
+    attn_mask: Tensor | None = mask
+    if bias is not None:
+        attn_mask = bias.to(q.dtype)
+        if mask is not None:
+            attn_mask = attn_mask.masked_fill(~mask, float("-inf"))
     out = torch.nn.functional.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, is_causal=is_causal, scale=scale
+        q, k, v, attn_mask=attn_mask, is_causal=is_causal, scale=scale
     )
     if mask is not None:
         out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)

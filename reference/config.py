@@ -13,7 +13,10 @@ from typing import Any, Literal, get_args
 import torch
 
 ModelShape = Literal["encoder_decoder", "decoder_only", "encoder_only"]
-Positional = Literal["sinusoidal", "sinusoidal_concat", "learned", "none"]
+# rotary and alibi are beyond the notes (EXT-ROPE-*, EXT-ALIBI-*): no table is added to the
+# embeddings; attention sees the positions instead.
+Positional = Literal["sinusoidal", "sinusoidal_concat", "learned", "none", "rotary", "alibi"]
+RotaryPairing = Literal["half_split", "interleaved"]
 NormPlacement = Literal["post", "pre"]
 NormKind = Literal["layer_norm", "rms_norm"]  # RMSNorm: beyond the notes (EXT-RMSNORM-*)
 FFNKind = Literal["mlp", "swiglu", "geglu"]  # gated: beyond the notes (EXT-GLU-FORMULA)
@@ -106,11 +109,16 @@ class TransformerConfig:
     shape: ModelShape = "encoder_decoder"
     d_model: int = 512
     n_heads: int = 8
+    n_kv_heads: int | None = None  # grouped-query attention (EXT-GQA-*); None: n_heads
     d_ff: int = 2048
     n_encoder_layers: int = 6
     n_decoder_layers: int = 6
     max_len: int = 512  # rows of the positions table
     positional: Positional = "sinusoidal"
+    rotary_pairing: RotaryPairing = "half_split"  # of positional="rotary" (EXT-ROPE-FORMULA)
+    rotary_base: float = 10000.0
+    rotary_dim: int | None = None  # channels rotated per head; None: all d_k
+    sliding_window: int | None = None  # a query sees its last w keys, itself included
     norm: NormPlacement = "post"  # the 2017 original is post-LN
     norm_kind: NormKind = "layer_norm"
     activation: Activation = "relu"  # of the "mlp" FFN
@@ -134,6 +142,7 @@ class TransformerConfig:
         _choice("norm_kind", self.norm_kind, NormKind)
         _choice("ffn", self.ffn, FFNKind)
         _choice("attention_path", self.attention_path, AttentionPath)
+        _choice("rotary_pairing", self.rotary_pairing, RotaryPairing)
         for name in ("vocab_size", "d_model", "n_heads", "d_ff", "max_len"):
             _positive_int(name, getattr(self, name))
         for name in ("n_encoder_layers", "n_decoder_layers"):
@@ -144,6 +153,7 @@ class TransformerConfig:
                 f"d_model: {self.d_model} is not divisible by n_heads={self.n_heads}; "
                 "multi-head attention needs d_model = n_heads * d_k"
             )
+        self._check_beyond_notes()
         if self.positional == "sinusoidal_concat" and self.d_model < 4:
             raise ValueError(
                 f"d_model: the concatenated sinusoid layout needs d_model >= 4 (it divides by "
@@ -163,6 +173,53 @@ class TransformerConfig:
         # A dtype may be given by name ("bfloat16"); it is stored as the torch.dtype.
         object.__setattr__(self, "dtype", parse_dtype(self.dtype, argument="dtype"))
         parse_device(self.device, argument="device")
+
+    def _check_beyond_notes(self) -> None:
+        """Grouped heads, rotary, ALiBi and windows: each value means something here."""
+        if self.n_kv_heads is not None:
+            _positive_int("n_kv_heads", self.n_kv_heads)
+            if self.n_heads % self.n_kv_heads:
+                raise ValueError(
+                    f"n_kv_heads: {self.n_kv_heads} does not divide n_heads={self.n_heads}; "
+                    "each key/value head serves a whole group of query heads"
+                )
+        if not (isinstance(self.rotary_base, float | int) and self.rotary_base > 1):
+            raise ValueError(f"rotary_base: expected a number > 1, got {self.rotary_base!r}")
+        if self.rotary_dim is not None:
+            _positive_int("rotary_dim", self.rotary_dim)
+            if self.rotary_dim % 2 or self.rotary_dim > self.d_k:
+                raise ValueError(
+                    f"rotary_dim: {self.rotary_dim} must be even and at most d_k={self.d_k}"
+                )
+        if self.positional != "rotary" and (
+            self.rotary_dim is not None or self.rotary_pairing != "half_split"
+        ):
+            raise ValueError("rotary_dim, rotary_pairing: only apply with positional='rotary'")
+        if self.positional == "rotary" and self.d_k % 2:
+            raise ValueError(f"positional: rotary turns channel pairs; d_k={self.d_k} is odd")
+        if self.sliding_window is not None:
+            _positive_int("sliding_window", self.sliding_window)
+        if self.shape != "decoder_only" and (
+            self.sliding_window is not None or self.positional == "alibi"
+        ):
+            raise ValueError(
+                "sliding_window, positional='alibi': defined here for causal decoder-only "
+                f"models (as in Mistral and the ALiBi paper), not for shape={self.shape!r}"
+            )
+
+    @property
+    def has_position_table(self) -> bool:
+        """A table of max_len rows is added to the embeddings (rotary and ALiBi have none)."""
+        return self.positional in ("sinusoidal", "sinusoidal_concat", "learned")
+
+    @property
+    def relative_positions(self) -> bool:
+        """Positions reach the model only as offsets between query and key (rotary, ALiBi)."""
+        return self.positional in ("rotary", "alibi")
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
 
     def _check_stacks(self) -> None:
         needs = {
@@ -224,4 +281,43 @@ def gpt2_small_config(**overrides: Any) -> TransformerConfig:
     return TransformerConfig(**values)
 
 
-PRESETS = {"base": base_config, "gpt2-small": gpt2_small_config}
+def llama_tiny_config(**overrides: Any) -> TransformerConfig:
+    """A tiny Llama-like decoder (beyond the notes): pre-norm RMSNorm, SwiGLU, rotary
+    positions (half-split pairs, base 10000), grouped-query attention with 2 key/value heads
+    for 4 query heads, no biases, an untied un-embedding, unscaled embeddings."""
+    values: dict[str, Any] = dict(
+        vocab_size=256,
+        shape="decoder_only",
+        d_model=64,
+        n_heads=4,
+        n_kv_heads=2,
+        d_ff=172,
+        n_encoder_layers=0,
+        n_decoder_layers=2,
+        max_len=128,
+        positional="rotary",
+        norm="pre",
+        norm_kind="rms_norm",
+        ffn="swiglu",
+        bias=False,
+        tie_unembedding=False,
+        scale_embedding=False,
+        dropout=0.0,
+        layer_norm_eps=1e-6,
+    )
+    values.update(overrides)
+    return TransformerConfig(**values)
+
+
+def mistral_tiny_config(**overrides: Any) -> TransformerConfig:
+    """The tiny Llama-like decoder with Mistral's sliding window: each query sees its last
+    16 keys (itself included)."""
+    return llama_tiny_config(**{"sliding_window": 16, **overrides})
+
+
+PRESETS = {
+    "base": base_config,
+    "gpt2-small": gpt2_small_config,
+    "llama-tiny": llama_tiny_config,
+    "mistral-tiny": mistral_tiny_config,
+}

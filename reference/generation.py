@@ -112,7 +112,7 @@ def _check_generate_args(
     cfg = model.config
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens: expected an int >= 1, got {max_new_tokens!r}")
-    if cfg.positional != "none" and prompt.shape[1] + max_new_tokens > cfg.max_len:
+    if cfg.has_position_table and prompt.shape[1] + max_new_tokens > cfg.max_len:
         raise ValueError(
             f"max_new_tokens: prompt length {prompt.shape[1]} + {max_new_tokens} exceeds the "
             f"positions table (max_len={cfg.max_len})"

@@ -12,13 +12,24 @@ from torch import Tensor, nn
 
 from .config import TransformerConfig
 from .feedforward import FeedForward, GatedFeedForward, make_ffn
-from .multihead import LayerCache, MultiHeadAttention
+from .multihead import LayerCache, MultiHeadAttention, Rotary
 from .norm import LayerNorm, Residual, RMSNorm, make_norm
 
 
-def _attention(config: TransformerConfig) -> MultiHeadAttention:
+def _attention(config: TransformerConfig, *, cross: bool = False) -> MultiHeadAttention:
+    """Positions (rotary, ALiBi) and windows act in self-attention only: a cross-attention
+    query and the encoder's keys have no common order."""
+    c = config
+    rotary = Rotary(c.rotary_pairing, float(c.rotary_base), c.rotary_dim)
     return MultiHeadAttention(
-        config.d_model, config.n_heads, bias=config.bias, path=config.attention_path
+        c.d_model,
+        c.n_heads,
+        bias=c.bias,
+        path=c.attention_path,
+        n_kv_heads=c.n_kv_heads,
+        rotary=rotary if c.positional == "rotary" and not cross else None,
+        alibi=c.positional == "alibi" and not cross,
+        window=None if cross else c.sliding_window,
     )
 
 
@@ -71,7 +82,7 @@ class DecoderLayer(nn.Module):
     def __init__(self, config: TransformerConfig, *, cross_attention: bool = True) -> None:
         super().__init__()
         self.self_attn = _attention(config)
-        self.cross_attn = _attention(config) if cross_attention else None
+        self.cross_attn = _attention(config, cross=True) if cross_attention else None
         self.ffn = _ffn(config)
         self.sublayers = nn.ModuleList(
             [_residual(config) for _ in range(3 if cross_attention else 2)]
@@ -85,10 +96,15 @@ class DecoderLayer(nn.Module):
         self_mask: Bool[Tensor, "b 1 1 tt"] | None = None,
         memory_mask: Bool[Tensor, "b 1 1 s"] | None = None,
         cache: DecoderLayerCache | None = None,
+        offset: int = 0,
     ) -> Float[Tensor, "b t d_model"]:
+        """`offset`: the position of x's first token (past the cache, for rotary)."""
         self_cache = cache.self_attn if cache is not None else None
         x = self.sublayers[0](
-            x, lambda y: self.self_attn(y, mask=self_mask, causal=True, cache=self_cache)[0]
+            x,
+            lambda y: self.self_attn(
+                y, mask=self_mask, causal=True, cache=self_cache, offset=offset
+            )[0],
         )
         if self.cross_attn is not None:
             if memory is None:
@@ -136,8 +152,16 @@ class Decoder(nn.Module):
         self_mask: Bool[Tensor, "b 1 1 tt"] | None = None,
         memory_mask: Bool[Tensor, "b 1 1 s"] | None = None,
         cache: list[DecoderLayerCache] | None = None,
+        offset: int = 0,
     ) -> Float[Tensor, "b t d_model"]:
         for i, layer in enumerate(self.layers):
             layer_cache = cache[i] if cache is not None else None
-            x = layer(x, memory, self_mask=self_mask, memory_mask=memory_mask, cache=layer_cache)
+            x = layer(
+                x,
+                memory,
+                self_mask=self_mask,
+                memory_mask=memory_mask,
+                cache=layer_cache,
+                offset=offset,
+            )
         return self.final_norm(x) if self.final_norm is not None else x

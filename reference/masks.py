@@ -33,6 +33,25 @@ def causal_mask(
     return j <= i + shift
 
 
+def distances(
+    q_len: int, k_len: int, *, device: torch.device | str | None = None
+) -> Int[Tensor, "q_len k_len"]:
+    """How many positions key j lies before query i, with the queries the last q_len of the
+    k_len keys (bottom-right, as while decoding with a cache): (k_len - q_len + i) - j.
+    Negative for keys in the query's future."""
+    i = torch.arange(q_len, device=device)[:, None] + (k_len - q_len)
+    return i - torch.arange(k_len, device=device)[None, :]
+
+
+def sliding_window_mask(
+    q_len: int, k_len: int, window: int, *, device: torch.device | str | None = None
+) -> Bool[Tensor, "q_len k_len"]:
+    """Causal and local (Mistral; spec EXT-WINDOW-*): a query sees the `window` most recent
+    keys, itself included, i.e. keys at distance 0 .. window - 1."""
+    d = distances(q_len, k_len, device=device)
+    return (d >= 0) & (d < window)
+
+
 def keep_tokens(tokens: Int[Tensor, "b k"], pad: int) -> Bool[Tensor, "b k"]:
     """True at every real (non-<PAD>) token."""
     return tokens != pad

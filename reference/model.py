@@ -107,7 +107,7 @@ class Model(nn.Module):
             )
         if tokens.device != self.device:
             raise ValueError(f"{name}: on {tokens.device} but the model is on {self.device}")
-        if cfg.positional != "none" and offset + tokens.shape[1] > cfg.max_len:
+        if cfg.has_position_table and offset + tokens.shape[1] > cfg.max_len:
             raise ValueError(
                 f"{name}: sequence reaches position {offset + tokens.shape[1]} but the positions "
                 f"table has max_len={cfg.max_len}"
@@ -169,6 +169,7 @@ class EncoderDecoderModel(Model):
             self_mask=padding_mask(keep),
             memory_mask=padding_mask(src_keep),
             cache=cache.layers if cache is not None else None,
+            offset=offset,
         )
         out: Tensor = self.unembed(h)
         return out
@@ -189,9 +190,13 @@ class DecoderOnlyModel(Model):
         self._place()
 
     def forward(
-        self, tokens: Int[Tensor, "b t"], *, cache: KVCache | None = None
+        self, tokens: Int[Tensor, "b t"], *, cache: KVCache | None = None, start: int = 0
     ) -> Float[Tensor, "b t vocab"]:
-        offset = cache.length if cache is not None else 0
+        """`start`: the position of the first token ever fed (0 unless the sequence is a
+        window of a longer one); a cache's tokens follow it."""
+        if not isinstance(start, int) or start < 0:
+            raise ValueError(f"start: expected a position >= 0, got {start!r}")
+        offset = start + (cache.length if cache is not None else 0)
         self.check_tokens("tokens", tokens, offset=offset)
         keep = keep_tokens(tokens, self.config.special.pad)
         keep = cache.extend(keep) if cache is not None else keep
@@ -199,6 +204,7 @@ class DecoderOnlyModel(Model):
             self.embed(tokens, offset),
             self_mask=padding_mask(keep),
             cache=cache.layers if cache is not None else None,
+            offset=offset,
         )
         out: Tensor = self.unembed(h)
         return out

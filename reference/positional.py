@@ -66,7 +66,7 @@ class PositionalEncoding(nn.Module):
         if kind == "learned":
             self.table = nn.Parameter(torch.empty(max_len, d_model))
             nn.init.normal_(self.table, std=0.01)
-        elif kind == "none":
+        elif kind in ("none", "rotary", "alibi"):  # no table: attention sees the positions
             self.table = None
         else:
             make = sinusoidal_interleaved if kind == "sinusoidal" else sinusoidal_concat

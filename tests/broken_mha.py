@@ -37,8 +37,8 @@ class Steps(ReferenceMHA):
         return self.split(self.module.W_Q(x_query))
 
     def keys_values(self, x_query: Tensor, x_kv: Tensor) -> tuple[Tensor, Tensor]:
-        m = self.module
-        return self.split(m.W_K(x_kv)), self.split(m.W_V(x_kv))
+        m = self.module  # grouped key/value heads, when the spec asks, shared per group
+        return m.share(self.split(m.W_K(x_kv))), m.share(self.split(m.W_V(x_kv)))
 
     def scores(self, q: Tensor, k: Tensor) -> Tensor:
         return R.attention_scores(q, k)

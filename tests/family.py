@@ -5,7 +5,9 @@ Every member is written from the formula in the variant it declares: mask polari
 alignment x fully-masked-row policy x weights x score scale x statistics dtype x determinism
 at the attention level; the same inside multi-head modules, with weights averaged or not,
 self-attention-only inputs, causal always / never / by argument, and with or without a key
-padding mask; and LayerNorm variance x eps placement x statistics dtype for the components.
+padding mask; grouped key/value heads shared three ways (issue 32); LayerNorm variance x eps
+placement x statistics dtype, and rotary pairing x base x width x angle dtype for the
+components.
 A correct member must pass every property in every dtype; a twin must fail.
 
 Members are reached by name as `tests.family:NAME` (the module's __getattr__ builds them), so
@@ -162,6 +164,7 @@ class Heads:
     causal: str = "argument"  # mha_causal
     key_padding: bool = True  # mha_key_padding
     drops_padding_when_causal: bool = False  # a twin's bug (issue 20)
+    share: str = "none"  # grouped key/value heads: "none" (not built), "expand", "index", ...
 
 
 MHA_CHOICES: dict[str, tuple[Any, ...]] = {
@@ -195,9 +198,12 @@ class FamilyMHA:
             t = torch.randn(*shape, generator=g, dtype=torch.float64) / math.sqrt(d)
             return t.to(spec.device, spec.dtype)
 
-        self.W = {n: draw(d, d) for n in "QKVO"}
-        self.b = {n: draw(d) for n in "QKVO"}
-        self.n_heads, self.how = spec.n_heads, how
+        # Grouped members build n_kv_heads key/value heads when asked; the rest ignore it.
+        n_kv = spec.n_kv_heads if how.share != "none" and spec.n_kv_heads else spec.n_heads
+        widths = {"Q": d, "K": n_kv * d // spec.n_heads, "V": n_kv * d // spec.n_heads, "O": d}
+        self.W = {n: draw(d, widths[n]) if n != "O" else draw(d, d) for n in "QKVO"}
+        self.b = {n: draw(widths[n]) for n in "QKVO"}
+        self.n_heads, self.n_kv, self.how = spec.n_heads, n_kv, how
         self.attend = make_attention(replace(how.attn, weights="per_head"))
 
     def __call__(
@@ -209,10 +215,9 @@ class FamilyMHA:
         if how.drops_padding_when_causal and causal:
             key_padding = None
         mask = None if key_padding is None else key_padding[:, None, None, :]
-        q, k, v = (
-            self._split(x @ self.W[n] + self.b[n])
-            for x, n in ((x_query, "Q"), (x_kv, "K"), (x_kv, "V"))
-        )
+        q = self._split(x_query @ self.W["Q"] + self.b["Q"], self.n_heads)
+        k, v = (self._split(x_kv @ self.W[n] + self.b[n], self.n_kv) for n in "KV")
+        k, v = self._share(k), self._share(v)
         z, w = self.attend(q, k, v, mask=mask, causal=causal)
         b, _, lq, _ = z.shape
         out = z.transpose(1, 2).reshape(b, lq, -1) @ self.W["O"] + self.b["O"]
@@ -220,9 +225,27 @@ class FamilyMHA:
         weights = {"per_head": w, "averaged": w.mean(1), "none": None}[how.weights]
         return out, weights
 
-    def _split(self, t: Tensor) -> Tensor:
+    def _split(self, t: Tensor, heads: int) -> Tensor:
         b, length, d = t.shape
-        return t.view(b, length, self.n_heads, d // self.n_heads).transpose(1, 2)
+        return t.view(b, length, heads, d // heads).transpose(1, 2)
+
+    def _share(self, kv: Tensor) -> Tensor:
+        """Key/value head j serves query heads j*group .. (j+1)*group - 1, written three
+        ways as libraries write it (a twin tiles them instead)."""
+        group = self.n_heads // self.n_kv
+        if group == 1:
+            return kv
+        b, g, length, d_k = kv.shape
+        share = self.how.share
+        if share == "expand":  # transformers' repeat_kv
+            return (
+                kv[:, :, None].expand(b, g, group, length, d_k).reshape(b, g * group, length, d_k)
+            )
+        if share == "index":  # a gather by head index
+            return kv[:, torch.arange(g * group, device=kv.device) // group]
+        if share == "tile":  # head i reads kv head i mod g (x-transformers; declared strided)
+            return kv.repeat(1, group, 1, 1)
+        return torch.repeat_interleave(kv, group, dim=1)
 
     def projections(self) -> Projections:
         W, b = self.W, self.b
@@ -231,6 +254,12 @@ class FamilyMHA:
 
 def mha_target(name: str, declared: Heads, actual: Heads | None = None) -> Target:
     conventions = _attn_conventions(replace(declared.attn, weights=declared.weights))
+    if declared.share == "tile":  # a tiled repeat, declared: query head i reads i mod g
+        conventions = replace(
+            conventions,
+            kv_head_groups="strided",
+            explanations={**conventions.explanations, "kv_head_groups": "declared by this member"},
+        )
     how = actual or declared
     return Target(
         name=name,
@@ -240,6 +269,94 @@ def mha_target(name: str, declared: Heads, actual: Heads | None = None) -> Targe
         mha_inputs=declared.inputs,  # type: ignore[arg-type]
         mha_causal=declared.causal,  # type: ignore[arg-type]
         mha_key_padding=declared.key_padding,
+    )
+
+
+# Grouped-query members: how the key/value heads are shared, with the multi-head choices
+# that change what the grouped property compares (weights, inputs, score scale).
+GQA_CHOICES: dict[str, tuple[Any, ...]] = {
+    "share": ("expand", "index", "interleave", "tile"),
+    "weights": ("per_head", "averaged", "none"),
+    "inputs": ("cross", "self"),
+    "scale": ("1/sqrt(d_k)", "none"),
+}
+
+
+def _gqa(row: dict[str, Any]) -> Heads:
+    return Heads(
+        attn=Attn(scale=row["scale"]),
+        weights=row["weights"],
+        inputs=row["inputs"],
+        share=row["share"],
+    )
+
+
+# ------------------------------------------------------------------ rotary variants
+
+
+@dataclass(frozen=True)
+class Rope:
+    """A rotary embedding as libraries write it: pairing, base, rotated width, and the
+    dtype its angles are taken in (transformers: float32 whatever the model's dtype)."""
+
+    pairing: str = "half_split"
+    base: float = 10000.0
+    width: str = "full"  # or "4": a partial rotary over the first 4 channels
+    angles: str = "float64"
+
+
+ROPE_CHOICES: dict[str, tuple[Any, ...]] = {
+    "pairing": ("half_split", "interleaved"),
+    "base": (10000.0, 500000.0, 1000000.0),
+    "width": ("full", "4"),
+    "angles": ("float64", "float32"),
+}
+
+
+class RotaryOnly:
+    """Components with a rotary embedding alone: half-split by rotate_half (GPT-NeoX,
+    transformers' Llama), interleaved by complex multiplication (Meta's Llama)."""
+
+    positional_layout = "none"
+    embedding_scale = 1.0
+
+    def __init__(self, spec: ComponentSpec, declared: Rope, how: Rope) -> None:
+        self.spec, self.how = spec, how
+        self.rotary_pairing, self.rotary_base = declared.pairing, declared.base
+        self.rotary_dim = None if declared.width == "full" else int(declared.width)
+
+    def rotary(self, x: Tensor, positions: Tensor) -> Tensor:
+        how = self.how
+        r = x.shape[-1] if how.width == "full" else int(how.width)
+        angle_dtype = getattr(torch, how.angles)
+        inv_freq = 1.0 / how.base ** (torch.arange(0, r, 2, dtype=angle_dtype) / r)
+        angles = positions.to(angle_dtype)[:, None].cpu() * inv_freq[None, :]
+        rot, rest = x[..., :r], x[..., r:]
+        if how.pairing == "half_split":
+            emb = torch.cat([angles, angles], dim=-1).to(x.device)
+            cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+            half = rot.shape[-1] // 2
+            rotate_half = torch.cat([-rot[..., half:], rot[..., :half]], dim=-1)
+            turned = rot * cos + rotate_half * sin
+        else:
+            pairs = rot.double().reshape(*rot.shape[:-1], -1, 2)
+            z = torch.view_as_complex(pairs.contiguous())
+            turn = torch.polar(torch.ones_like(angles.double()), angles.double()).to(x.device)
+            turned = torch.view_as_real(z * turn).flatten(-2).to(x.dtype)
+        return torch.cat([turned, rest], dim=-1)
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None  # every other component: not offered
+
+
+def rope_target(name: str, declared: Rope, actual: Rope | None = None) -> Target:
+    how = actual or declared
+    return Target(
+        name=name,
+        description=f"family: {declared}" + (f", but does {actual}" if actual else ""),
+        components=lambda spec: RotaryOnly(spec, declared, how),  # type: ignore[arg-type,return-value]
     )
 
 
@@ -345,6 +462,8 @@ _SETS: dict[str, tuple[dict[str, tuple[Any, ...]], Valid | None]] = {
     "attn": (ATTN_CHOICES, None),
     "mha": (MHA_CHOICES, _valid_heads),
     "norm": (NORM_CHOICES, None),
+    "gqa": (GQA_CHOICES, None),
+    "rope": (ROPE_CHOICES, None),
 }
 _BOOLEANS = {"deterministic": ("det", "nondet"), "key_padding": ("pad", "nopad")}
 
@@ -352,6 +471,8 @@ _BOOLEANS = {"deterministic": ("det", "nondet"), "key_padding": ("pad", "nopad")
 def _slug(field: str, value: Any) -> str:
     if field in _BOOLEANS:
         return _BOOLEANS[field][0 if value else 1]
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return str(value).replace("1/sqrt(d_k)", "isqrt").replace(".", "")
 
 
@@ -392,6 +513,16 @@ MHA_TWINS: dict[str, tuple[Heads, Heads]] = {
         Heads(attn=Attn(scale="1/sqrt(d_k)")),
     ),
 }
+GQA_TWINS: dict[str, tuple[Heads, Heads]] = {
+    "interleave_does_tile": (Heads(share="interleave"), Heads(share="tile")),
+    "tile_does_interleave": (Heads(share="tile"), Heads(share="interleave")),
+}
+ROPE_TWINS: dict[str, tuple[Rope, Rope]] = {
+    "half_split_does_interleaved": (Rope(), Rope(pairing="interleaved")),
+    "interleaved_does_half_split": (Rope(pairing="interleaved"), Rope()),
+    "base_10000_does_500000": (Rope(), Rope(base=500000.0)),
+    "full_does_partial": (Rope(), Rope(width="4")),
+}
 NORM_TWINS: dict[str, tuple[Norm, Norm]] = {
     "biased_does_unbiased": (Norm(), Norm(variance="unbiased")),
     "unbiased_does_biased": (Norm(variance="unbiased"), Norm()),
@@ -419,6 +550,8 @@ def _members() -> dict[str, Callable[[], Target]]:
         "attn": lambda name, row: attention_target(name, Attn(**row)),
         "mha": lambda name, row: mha_target(name, _heads(row)),
         "norm": lambda name, row: norm_target(name, Norm(**row)),
+        "gqa": lambda name, row: mha_target(name, _gqa(row)),
+        "rope": lambda name, row: rope_target(name, Rope(**row)),
     }
     found: dict[str, Callable[[], Target]] = {}
     for key, (choices, valid) in _SETS.items():
@@ -429,6 +562,8 @@ def _members() -> dict[str, Callable[[], Target]]:
         ("attn", attention_target, ATTN_TWINS),
         ("mha", mha_target, MHA_TWINS),
         ("norm", norm_target, NORM_TWINS),
+        ("gqa", mha_target, GQA_TWINS),
+        ("rope", rope_target, ROPE_TWINS),
     ]
     for key, build, table in twins:
         for twin, (declared, actual) in table.items():

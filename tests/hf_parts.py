@@ -1,11 +1,12 @@
 """The RMSNorm and gated MLP of four Hugging Face architectures (Llama, Mistral, Qwen2:
 SwiGLU; Gemma: GeGLU with tanh GELU, gain stored as 1 + weight) plugged in through
-`components_target`, and Llama's rotary embedding (half-split pairs, base 10000). Their
-RMSNorms and rotary tables compute in float32 (declared)."""
+`components_target`, Llama's rotary embedding (half-split pairs, base 10000), and the ALiBi
+biases of Bloom and MPT. Their RMSNorms and rotary tables compute in float32 (declared)."""
 
 from collections.abc import Callable
 from types import SimpleNamespace
 
+import torch
 from torch import Tensor, nn
 from transformer_spec.properties import Conventions, Target, components_target
 from transformers import LlamaConfig
@@ -91,3 +92,26 @@ def gemma_declared_silu() -> Target:
 def llama_declared_interleaved() -> Target:
     """Llama's half-split rotary declared interleaved: the rotary formula must fail."""
     return _parts("hf-llama-declared-interleaved", LlamaRMSNorm, LlamaMLP, pairing="interleaved")
+
+
+def bloom_alibi() -> Target:
+    """Bloom's ALiBi (Falcon's with alibi=True is the same function): slope_h * j by the
+    key's position j, which the softmax cannot tell from -slope_h * (i - j)."""
+    from transformers.models.bloom.modeling_bloom import build_alibi_tensor
+
+    def alibi(n_heads: int, length: int) -> Tensor:
+        ones = torch.ones(1, length)
+        return build_alibi_tensor(ones, n_heads, torch.float32).view(n_heads, 1, length)
+
+    return components_target("hf-bloom-alibi", alibi=alibi)
+
+
+def mpt_alibi() -> Target:
+    """MPT's ALiBi, slopes from the next power of two up (the same slopes as the paper's)."""
+    from transformers.models.mpt.modeling_mpt import build_mpt_alibi_tensor
+
+    def alibi(n_heads: int, length: int) -> Tensor:
+        bias: Tensor = build_mpt_alibi_tensor(n_heads, length)  # type: ignore[no-untyped-call]
+        return bias.view(n_heads, 1, length)
+
+    return components_target("hf-mpt-alibi", alibi=alibi)

@@ -46,7 +46,7 @@ def test_a_broken_twin_fails(name: str) -> None:
         assert _failures(name, dtype), f"{name} passed in {dtype}"
 
 
-@pytest.mark.parametrize("key", ["attn", "mha", "norm"])
+@pytest.mark.parametrize("key", ["attn", "mha", "norm", "gqa", "rope"])
 def test_the_covering_set_covers_every_possible_pair(key: str) -> None:
     choices, valid = family._SETS[key]
     rows = family.pairwise(key)

@@ -38,7 +38,7 @@ def _spec(kind: str = "decoder_only", **changes: object) -> ModelSpec:
     [
         ("hidden_size", "d_model"),
         ("n_embd", "d_model"),
-        ("num_key_value_heads", "n_heads"),
+        ("num_key_value_heads", "kv_heads"),
         ("swa_num_attention_heads", "n_heads"),
         ("moe_intermediate_size", "d_ff"),
         ("shared_expert_intermediate_size", "d_ff"),
@@ -48,7 +48,7 @@ def _spec(kind: str = "decoder_only", **changes: object) -> ModelSpec:
         ("v_head_dim", "d_k"),
         ("n_routed_experts", "experts"),
         ("num_experts_per_tok", "experts_per_token"),
-        ("sliding_window", "max_len"),
+        ("sliding_window", "window"),
         ("attention_window", "max_len"),
         ("n_positions", "max_len"),
         ("expansion_ratio", "ratio"),
@@ -369,3 +369,46 @@ def test_every_committed_known_failure_names_a_reproduction_that_exists() -> Non
         assert (ROOT / "docs" / "repro" / path).is_file(), entry
     board = (ROOT / "docs" / "hf-board.md").read_text()
     assert "| **FAIL** |" not in board and ", 0 unexplained failures)" in board
+
+
+# ---- beyond the notes: grouped key/value heads, windows, relative positions (issue 32) ----
+
+
+@HF
+def test_a_spec_asking_for_grouped_heads_and_a_window_switches_them_on_in_every_layer() -> None:
+    """Qwen2 keeps its window off unless use_sliding_window and max_window_layers say so;
+    Gemma 2 alternates windowed and full layers. Asked for a window, every layer has it."""
+    from transformer_spec.properties.targets.adapters.hf_config import tiny_config
+    from transformers import Gemma2Config, Qwen2Config
+
+    spec = _spec(n_kv_heads=1, window=3)
+    qwen = tiny_config("Qwen2ForCausalLM", Qwen2Config, spec, positions=16, decoder=True)
+    assert (qwen.num_key_value_heads, qwen.sliding_window) == (1, 3)
+    assert qwen.layer_types == ["sliding_attention"] * 2
+    gemma = tiny_config("Gemma2ForCausalLM", Gemma2Config, spec, positions=16, decoder=True)
+    assert gemma.layer_types == ["sliding_attention"] * 2 and gemma.sliding_window == 3
+
+
+@HF
+def test_a_model_without_a_window_or_grouped_heads_refuses_to_be_built_with_them() -> None:
+    from transformer_spec.properties.targets.adapters import hf
+
+    with pytest.raises(Unsupported, match="no sliding window"):
+        hf.build("LlamaForCausalLM", _spec(window=3))
+    with pytest.raises(Unsupported, match="no key/value head count"):
+        hf.build("GPT2LMHeadModel", _spec(n_kv_heads=1))
+
+
+@HF
+def test_only_a_model_with_relative_positions_alone_is_built_for_the_shift_property() -> None:
+    from transformer_spec.properties.targets.adapters import hf
+
+    with pytest.raises(Unsupported, match="absolute position table"):
+        hf.build("GPT2LMHeadModel", _spec(relative_positions=True))
+    with pytest.raises(Unsupported, match="odd number"):  # GPT-NeoX rotates d_k / 4 channels
+        hf.build("GPTNeoXForCausalLM", _spec(n_heads=4, relative_positions=True))
+    llama = hf.build("LlamaForCausalLM", _spec(relative_positions=True))
+    tokens = torch.tensor([[5, 6, 7]])
+    moved = llama.logits_at(tokens, 5)
+    assert moved is not None
+    torch.testing.assert_close(moved, llama.logits_at(tokens, 0), atol=1e-5, rtol=0)

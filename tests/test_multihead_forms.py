@@ -55,6 +55,7 @@ NEED_PADDING = {
     "multihead.fully_padded_item_follows_policy",
     "multihead.padding_and_causal_combine",
 }
+NEED_GROUPS = {"multihead.grouped_query_equals_repeated_heads"}  # none of these groups heads
 NEED_CAUSAL = {
     "multihead.causal_no_future_leak",
     "multihead.padding_and_causal_combine",
@@ -87,11 +88,11 @@ def test_a_nanogpt_attention_is_declared_in_at_most_ten_lines() -> None:
     ("factory", "lacks", "n_run"),
     [
         # nanoGPT on SDPA: no weights, no padding
-        (nanogpt_target, CROSS_ONLY | NEED_WEIGHTS | NEED_PADDING, 4),
+        (nanogpt_target, CROSS_ONLY | NEED_WEIGHTS | NEED_PADDING | NEED_GROUPS, 4),
         # nanoGPT's slow path, with its weights and a key padding mask: all but cross-only
-        (nanogpt_manual_target, CROSS_ONLY, 10),
+        (nanogpt_manual_target, CROSS_ONLY | NEED_GROUPS, 10),
         # an encoder's attention: never causal, separate q/k/v projections
-        (encoder_target, CROSS_ONLY | NEED_CAUSAL, 7),
+        (encoder_target, CROSS_ONLY | NEED_CAUSAL | NEED_GROUPS, 7),
     ],
     ids=["nanogpt", "nanogpt-manual", "encoder"],
 )
@@ -107,6 +108,7 @@ def test_self_attention_modules_run_every_property_they_can(
         "no per-head weights": NEED_WEIGHTS | CROSS_ONLY,
         "no key padding": NEED_PADDING,
         "never causal": NEED_CAUSAL,
+        "no grouped key/value heads": NEED_GROUPS,
     }
     for pid in lacks:
         reason = results[pid].reason

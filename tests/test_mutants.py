@@ -11,6 +11,7 @@ from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 
 from . import (
+    broken_beyond,
     broken_components,
     broken_layers,
     broken_mha,
@@ -23,6 +24,7 @@ from . import (
 CPU = torch.device("cpu")
 MODULES: list[ModuleType] = [
     broken_targets,
+    broken_beyond,
     broken_mha,
     broken_models,
     broken_components,

@@ -47,3 +47,16 @@ def target_flash() -> Target:
         call=replace(CALL, weights=None),
         projections=PATHS,
     )
+
+
+def target_grouped() -> Target:
+    """Grouped-query attention (beyond the notes): `kv_heads=` key/value heads shared by the
+    query heads, as x-transformers repeats them for each group."""
+    return multihead_target(
+        "x-transformers-attention-gqa",
+        lambda d, h, g: Attention(d, heads=h, kv_heads=g, dim_head=d // h),
+        call=CALL,
+        projections=PATHS,
+        conventions=F32,
+        kv_heads=True,
+    )

@@ -2,6 +2,7 @@
 
 from . import attention as attention
 from . import beyond as beyond
+from . import beyond_model as beyond_model
 from . import components as components
 from . import generation as generation
 from . import layers as layers

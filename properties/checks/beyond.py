@@ -179,6 +179,20 @@ def _rope(
     return torch.cat([turned, x[..., r:]], -1)
 
 
+# Rotary angles are commonly taken in float32 whatever the build's dtype: transformers
+# computes inv_freq x positions in float32 with autocast off, so its float64 Llama rotates
+# by angles rounded to float32 (9.5e-8 off at position 1 against float64's 1e-10 bound).
+# That rounding, 2 float32 eps of each angle (the frequency's and the product's), is allowed
+# in every dtype; the smallest bug in the catalogue (a rotation scaled by 1.01) is 1e5 times
+# larger.
+_ANGLE_EPS = 2 * float(torch.finfo(torch.float32).eps)
+
+
+def _angle_slack(largest_angle: float, size: float) -> float:
+    """How far float32 angles up to `largest_angle` move a result of this size."""
+    return 2 * _ANGLE_EPS * (1.0 + largest_angle) * size
+
+
 def _heads(seed: int, d: int, t: int, ctx: Context) -> Tensor:
     return _normal(seed, (2, 2, t, d)).to(ctx.dtype).to(ctx.device)
 
@@ -206,6 +220,7 @@ def rotary_formula(ctx: Context) -> Check:
         tol = ctx.tolerance
         rounding = 4 * _eps(ctx) * max(1.0, max_abs(want))
         bound = max(tol.reference_factor * max_abs(naive.double() - want), rounding)
+        bound += _angle_slack(max(positions), max_abs(x.double()))
         what = f"rotary ({pairing}, base {base:g}, d_k={d}) at positions {positions}"
         check_close(got.cpu(), want, bound + tol.reference_floor, what, x)
 
@@ -223,7 +238,7 @@ def rotary_norm(ctx: Context) -> Check:
         x = _heads(seed, d, len(positions), ctx)
         got = _need(comps.rotary(x, torch.tensor(positions, device=ctx.device)), "rotary")
         want = x.double().norm(dim=-1)
-        bound = 8 * _eps(ctx) * max(1.0, max_abs(want))
+        bound = 8 * _eps(ctx) * max(1.0, max_abs(want)) + _angle_slack(0.0, max_abs(want))
         check_close(got.double().norm(dim=-1).cpu(), want.cpu(), bound, "norms after rotary")
 
     return check
@@ -254,9 +269,93 @@ def rotary_relative(ctx: Context) -> Check:
         base, moved = scores(pos), scores(pos + shift)
         spread = max_abs(naive(pos) - naive(pos + shift))
         rounding = 4 * _eps(ctx) * max(1.0, max_abs(base))
+        scores_size = d * max_abs(q.double()) * max_abs(k.double())
         bound = (
-            max(ctx.tolerance.reference_factor * spread, rounding) + ctx.tolerance.reference_floor
+            max(ctx.tolerance.reference_factor * spread, rounding)
+            + ctx.tolerance.reference_floor
+            + _angle_slack(max(positions) + shift, scores_size)
         )
         check_close(moved, base, bound, f"scores after shifting every position by {shift}")
+
+    return check
+
+
+# ---- ALiBi -------------------------------------------------------------------------------
+
+
+def paper_slopes(n_heads: int) -> Tensor:
+    """The paper's slopes, written out independently of the reference: 2^(-8 (h+1) / n) for
+    n a power of two; else those of the power of two below, then every other one of twice
+    as many (EXT-ALIBI-SLOPES)."""
+    below = 1 << (n_heads.bit_length() - 1)
+    geometric = [2.0 ** (-8.0 * (h + 1) / below) for h in range(below)]
+    finer = [2.0 ** (-8.0 * (h + 1) / (2 * below)) for h in range(2 * below)]
+    return torch.tensor(geometric + finer[0::2][: n_heads - below], dtype=torch.float64)
+
+
+def _alibi(ctx: Context, n_heads: int, length: int) -> Tensor:
+    """The target's bias as (h, length, length) float64 on the CPU, relative to each row's
+    diagonal (a constant per query row is free: the softmax ignores it)."""
+    got = _need(_build(ctx).alibi_bias(n_heads, length), "alibi_bias")
+    if got.dim() != 3 or got.shape[0] != n_heads or got.shape[1] not in (1, length):
+        raise AssertionError(
+            f"alibi_bias({n_heads}, {length}) has shape {tuple(got.shape)}, expected "
+            f"(h, q, k) = {(n_heads, length, length)} or (h, 1, k)"
+        )
+    bias = got.double().cpu().expand(n_heads, length, length)
+    return bias - bias.diagonal(dim1=-2, dim2=-1)[..., None]
+
+
+def _causal_distances(length: int) -> tuple[Tensor, Tensor]:
+    """Distances i - j and where j <= i (the entries a causal model reads)."""
+    i, j = torch.arange(length)[:, None], torch.arange(length)[None, :]
+    return (i - j).double(), j <= i
+
+
+_ALIBI_HEADS = st.integers(1, 12)
+
+
+def _alibi_eps(ctx: Context) -> float:
+    """The cell's eps, but at least float32's: Bloom, Falcon and MPT compute their slopes in
+    float32 whatever the model's dtype (1.2e-8 off for 9 heads in a float64 build). A wrong
+    slope is off by a factor of 2 or more."""
+    return max(_eps(ctx), float(torch.finfo(torch.float32).eps))
+
+
+@prop(
+    "components.alibi_bias_linear_in_distance", clauses=("EXT-ALIBI-BIAS",), needs=("components",)
+)
+def alibi_linear(ctx: Context) -> Check:
+    """Each head's ALiBi bias is -m (i - j) on the causal entries, up to a constant per
+    query row, with one slope m > 0 per head: linear in the distance, penalising far keys."""
+    _applicable(ctx, "alibi_bias", lambda c: c.alibi_bias(2, 3))
+
+    @given(_ALIBI_HEADS, st.integers(2, 12))
+    def check(n_heads: int, length: int) -> None:
+        rel = _alibi(ctx, n_heads, length)
+        distance, causal = _causal_distances(length)
+        slopes = -rel[:, 1, 0]  # each head's bias one key back
+        if not bool((slopes > 0).all()):
+            raise AssertionError(f"ALiBi slopes {slopes.tolist()} are not all > 0")
+        want = -slopes[:, None, None] * distance
+        bound = 8 * _alibi_eps(ctx) * max(1.0, max_abs(want))
+        got, expected = rel.masked_fill(~causal, 0.0), want.masked_fill(~causal, 0.0)
+        check_close(got, expected, bound, f"ALiBi bias of {n_heads} heads vs -m (i - j)")
+
+    return check
+
+
+@prop("components.alibi_slopes_follow_paper", clauses=("EXT-ALIBI-SLOPES",), needs=("components",))
+def alibi_slopes(ctx: Context) -> Check:
+    """The slopes of n heads are 2^(-8/n), 2^(-16/n), ..., 2^(-8) for n a power of two, and
+    the paper's interleaving rule otherwise."""
+    _applicable(ctx, "alibi_bias", lambda c: c.alibi_bias(2, 3))
+
+    @given(_ALIBI_HEADS)
+    def check(n_heads: int) -> None:
+        got = -_alibi(ctx, n_heads, 2)[:, 1, 0]
+        want = paper_slopes(n_heads)
+        bound = 8 * _alibi_eps(ctx) * max(1.0, max_abs(want))
+        check_close(got, want, bound, f"ALiBi slopes of {n_heads} heads")
 
     return check

@@ -43,6 +43,15 @@ _ORDER = 0.5
 
 
 @dataclass(frozen=True)
+class Features:
+    """What a model is built with beyond the notes (ModelSpec's fields of the same names)."""
+
+    n_kv_heads: int | None = None
+    window: int | None = None
+    relative_positions: bool = False
+
+
+@dataclass(frozen=True)
 class ModelCase:
     """A tiny model's shape and weight seed; Hypothesis shrinks it like a TokenCase."""
 
@@ -50,6 +59,7 @@ class ModelCase:
     n_heads: int
     n_layers: int
     seed: int
+    features: Features = Features()
 
     def build(
         self,
@@ -65,6 +75,7 @@ class ModelCase:
         fixed = ctx.target.model_fixed
         if fixed is not None:
             assert positional and kind == fixed.kind, "guarded by the property's needs"
+            assert self.features == Features(), "a fixed model is built as it is"
             return factory(fixed.spec(dtype, ctx.device))
         ratio = ctx.target.model_d_ff_ratio
         spec = ModelSpec(
@@ -79,6 +90,9 @@ class ModelCase:
             dtype=dtype,
             device=ctx.device,
             seed=self.seed,
+            n_kv_heads=self.features.n_kv_heads,
+            window=self.features.window,
+            relative_positions=self.features.relative_positions,
         )
         return factory(spec)
 
@@ -400,18 +414,25 @@ def _incremental_matches_full(ctx: Context, kind: ModelKind) -> Check:
 
     @given(model_cases(ctx), token_cases(max_len=max_len(ctx)))
     def check(mc: ModelCase, case: TokenCase) -> None:
-        model = mc.build(ctx, kind)
         tokens, src = _tokens(ctx, case), _source(ctx, case, max(1, case.length // 2))
-        full = _logits(model, kind, tokens, src)
-        steps = model.incremental_logits(tokens, src if kind == "encoder_decoder" else None)
-        assert steps is not None
-        what = "logits fed one token at a time through the cache vs the full pass"
-        bound = relative_bound(ctx.tolerance.invariance, full)
-        if "float64" in ctx.target.conventions.dtypes:
-            bound = max(bound, _rounding_of_one_pass(ctx, mc, kind, tokens, src, full, what))
-        check_close(steps, full, bound, what)
+        _incremental_check(ctx, mc, kind, tokens, src)
 
     return check
+
+
+def _incremental_check(
+    ctx: Context, mc: ModelCase, kind: ModelKind, tokens: Tensor, src: Tensor | None
+) -> None:
+    """The model's cached logits equal its full pass's, up to the rounding of one pass."""
+    model = mc.build(ctx, kind)
+    full = _logits(model, kind, tokens, src)
+    steps = model.incremental_logits(tokens, src if kind == "encoder_decoder" else None)
+    assert steps is not None
+    what = "logits fed one token at a time through the cache vs the full pass"
+    bound = relative_bound(ctx.tolerance.invariance, full)
+    if "float64" in ctx.target.conventions.dtypes:
+        bound = max(bound, _rounding_of_one_pass(ctx, mc, kind, tokens, src, full, what))
+    check_close(steps, full, bound, what)
 
 
 def _rounding_of_one_pass(

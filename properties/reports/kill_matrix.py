@@ -29,7 +29,8 @@ REACHES: dict[str, set[str]] = {
     "feedforward": {"layers", "components", "model"},
     "layers": {"layers", "model"},
     "positional": {"components", "model"},
-    "rotary": {"components"},  # the reference model does not use rotary positions yet
+    "rotary": {"components", "model"},
+    "alibi": {"components"},  # the models the harness builds take rotary positions
     "embedding": {"components", "model"},
     "model": {"components", "model"},  # UnEmbedding lives in model.py
     "generation": {"model"},

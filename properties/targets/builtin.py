@@ -17,6 +17,7 @@ from transformer_spec.properties.targets.protocols import (
     PositionalLayout,
     Projections,
     Target,
+    built_beyond,
     seed_torch,
 )
 from transformer_spec.reference.config import CausalAlignment, Positional
@@ -56,6 +57,7 @@ class ReferenceMHA:
             spec.n_heads,
             path=path,  # type: ignore[arg-type]
             causal_alignment=alignment,
+            n_kv_heads=spec.n_kv_heads,
         )
         self.module.to(device=spec.device, dtype=spec.dtype).eval()
 
@@ -99,7 +101,9 @@ class ReferenceModel:
             n_encoder_layers=layers[0],
             n_decoder_layers=layers[1],
             max_len=spec.max_len,
-            positional="sinusoidal" if spec.positional else "none",
+            positional=_positional(spec),
+            n_kv_heads=spec.n_kv_heads,
+            sliding_window=spec.window,
             dropout=0.1,  # inert in eval mode, where the harness runs it (a leak shows)
             attention_path=path,  # type: ignore[arg-type]
             dtype=spec.dtype,
@@ -116,6 +120,7 @@ class ReferenceModel:
             weakref.finalize(self, pool.give, (spec, path), self.model, built)
         self.pad_id = config.special.pad
         self.start_id, self.end_id = config.special.start, config.special.end
+        built_beyond(self, spec)
 
     @torch.no_grad()
     def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
@@ -131,6 +136,13 @@ class ReferenceModel:
         if isinstance(self.model, R.EncoderOnlyModel):
             return None
         return R.incremental_logits(self.model, tokens, src=src)
+
+    @torch.no_grad()
+    def logits_at(self, tokens: Tensor, start: int) -> Tensor | None:
+        if not isinstance(self.model, R.DecoderOnlyModel):
+            return None
+        out: Tensor = self.model(tokens, start=start)
+        return out
 
     def generate(
         self,
@@ -164,6 +176,14 @@ class ReferenceModel:
 
     def load_pretrained_embedding(self, matrix: Tensor, *, freeze: bool) -> None:
         self.model.embed.tokens.load_pretrained(matrix, freeze=freeze)
+
+
+def _positional(spec: ModelSpec) -> Positional:
+    """Sinusoids as the notes have them; rotary (the Llama family's) when only relative
+    positions are asked for; none for the position-free properties."""
+    if not spec.positional:
+        return "none"
+    return "rotary" if spec.relative_positions else "sinusoidal"
 
 
 _Key = tuple[ModelSpec, str]
@@ -335,6 +355,7 @@ class ReferenceComponents:
 
     def __init__(self, spec: ComponentSpec, layout: PositionalLayout = "interleaved") -> None:
         seed_torch(spec.seed)
+        self.spec = spec
         self.positional_layout: PositionalLayout = layout
         # The paper's embedding scale sqrt(d_model) (section 3.4), declared so it is checked.
         self.embedding_scale = math.sqrt(spec.d_model)
@@ -422,6 +443,9 @@ class ReferenceComponents:
     @torch.no_grad()
     def rotary(self, x: Tensor, positions: Tensor) -> Tensor:
         return R.apply_rotary(x, positions, pairing="half_split", base=10000.0)
+
+    def alibi_bias(self, n_heads: int, length: int) -> Tensor:
+        return R.alibi_bias(n_heads, length, length, device=self.spec.device).to(self.spec.dtype)
 
     def gated_feed_forward_weights(self) -> tuple[Tensor, Tensor, Tensor]:
         g = self.gated

@@ -131,8 +131,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "head-split-without-transpose",
         "heads split by view(b, h, n, d_k) without the transpose",
         "multihead",
-        "return x.view(b, n, self.n_heads, self.d_k).transpose(1, 2)",
-        "return x.view(b, self.n_heads, n, self.d_k)",
+        "return x.view(b, n, width // self.d_k, self.d_k).transpose(1, 2)",
+        "return x.view(b, width // self.d_k, n, self.d_k)",
     ),
     _m(
         "heads-concatenated-reversed",
@@ -152,8 +152,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "cross-kv-from-decoder",
         "cross-attention takes its keys and values from the decoder, not the encoder",
         "multihead",
-        "k, v = self._keys_values(x_kv if x_kv is not None else x_query, cache, cross=cross)",
-        "k, v = self._keys_values(x_query, cache, cross=cross)",
+        "x_kv = x_kv if x_kv is not None else x_query",
+        "x_kv = x_query",
     ),
     _m(
         "cache-written-before-read",
@@ -248,15 +248,15 @@ CATALOGUE: tuple[Mutant, ...] = (
         "decoder-not-causal",
         "the decoder's self-attention has no causal mask",
         "layers",
-        "self.self_attn(y, mask=self_mask, causal=True, cache=self_cache)",
-        "self.self_attn(y, mask=self_mask, causal=False, cache=self_cache)",
+        "y, mask=self_mask, causal=True, cache=self_cache, offset=offset",
+        "y, mask=self_mask, causal=False, cache=self_cache, offset=offset",
     ),
     _m(
         "decoder-padding-ignored",
         "the decoder's self-attention ignores the padding mask (only the causal mask is applied)",
         "layers",
-        "self.self_attn(y, mask=self_mask, causal=True, cache=self_cache)",
-        "self.self_attn(y, causal=True, cache=self_cache)",
+        "y, mask=self_mask, causal=True, cache=self_cache, offset=offset",
+        "y, causal=True, cache=self_cache, offset=offset",
     ),
     _m(
         "ffn-activation-missing",
@@ -349,8 +349,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "cache-positions-not-advanced",
         "incremental decoding gives every new token the position of the first",
         "model",
-        'offset = cache.length if cache is not None else 0\n        self.check_tokens("tokens"',
-        'offset = 0\n        self.check_tokens("tokens"',
+        "offset = start + (cache.length if cache is not None else 0)",
+        "offset = start",
     ),
     _m(
         "source-padding-ignored",
@@ -511,6 +511,74 @@ CATALOGUE: tuple[Mutant, ...] = (
         "vocabulary",
         "rows = [list(s) + [self.special.pad] * (width - len(s)) for s in sequences]",
         "rows = [[self.special.pad] * (width - len(s)) + list(s) for s in sequences]",
+    ),
+    # ---- beyond the notes: grouped-query attention, windows, rotary in the model, ALiBi
+    _m(
+        "gqa-heads-tiled",
+        "grouped key/value heads tiled (repeat) instead of repeated per group "
+        "(repeat_interleave): query head i reads key/value head i mod g, not i // (h / g)",
+        "multihead",
+        "return kv.repeat_interleave(self.group, dim=1)",
+        "return kv.repeat(1, self.group, 1, 1)",
+    ),
+    _m(
+        "window-one-too-wide",
+        "the sliding window shows w + 1 keys (itself and w before) where w is declared",
+        "masks",
+        "return (d >= 0) & (d < window)",
+        "return (d >= 0) & (d <= window)",
+    ),
+    _m(
+        "window-one-too-narrow",
+        "the sliding window shows w - 1 keys where w is declared",
+        "masks",
+        "return (d >= 0) & (d < window)",
+        "return (d >= 0) & (d < window - 1)",
+    ),
+    _m(
+        "window-lost-with-cache",
+        "the sliding window is applied to the full pass only; decoding with the cache sees "
+        "every cached key",
+        "multihead",
+        "if self.window is not None:  # the window's distances are bottom-right",
+        "if self.window is not None and cache is None:",
+    ),
+    _m(
+        "rotary-positions-restart-in-cache",
+        "rotary positions restart at 0 on every call: a token decoded after the cache is "
+        "rotated as if it were the first",
+        "multihead",
+        "positions = torch.arange(offset, offset + x.shape[-2], device=x.device)",
+        "positions = torch.arange(x.shape[-2], device=x.device)",
+    ),
+    _m(
+        "rotary-queries-only",
+        "rotary positions applied to the queries but not to the keys",
+        "multihead",
+        "k, v = (k if cross else self.turn(k, offset)), self.split_heads(self.W_V(x_kv))",
+        "k, v = k, self.split_heads(self.W_V(x_kv))",
+    ),
+    _m(
+        "alibi-slopes-reversed",
+        "ALiBi slopes in the reverse order: the first head gets the smallest",
+        "alibi",
+        "slopes = _power_of_two_slopes(below)",
+        "slopes = _power_of_two_slopes(below)[::-1]",
+    ),
+    _m(
+        "alibi-bias-rewards-distance",
+        "the ALiBi bias has the wrong sign: far keys are favoured, not penalised",
+        "alibi",
+        "return -alibi_slopes(n_heads).to(device)[:, None, None] * d",
+        "return alibi_slopes(n_heads).to(device)[:, None, None] * d",
+    ),
+    _m(
+        "alibi-extra-heads-wrong-slopes",
+        "ALiBi for a head count that is not a power of two takes the odd slopes of the finer "
+        "sequence instead of the even ones",
+        "alibi",
+        "slopes += _power_of_two_slopes(2 * below)[0::2][: n_heads - below]",
+        "slopes += _power_of_two_slopes(2 * below)[1::2][: n_heads - below]",
     ),
 )
 

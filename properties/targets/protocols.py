@@ -38,6 +38,8 @@ StatisticsDtype = Literal["build", "float32"]
 LayerNormVariance = Literal["biased", "unbiased"]
 LayerNormEps = Literal["inside_sqrt", "outside_sqrt"]
 Exactness = Literal["exact", "approximate"]
+WindowSpan = Literal["w", "w+1"]
+KVHeadGroups = Literal["consecutive", "strided"]
 ModelKind = Literal["encoder_decoder", "decoder_only", "encoder_only"]
 MHAInputs = Literal["cross", "self"]
 MHACausal = Literal["argument", "always", "never"]
@@ -69,6 +71,13 @@ class Conventions:
     compare with the exact formula report the error they measure instead of failing, and
     every structural property (padding, causal leaks, permutations, batch independence)
     is checked as for exact attention.
+    window_span: what a sliding window of w lets a query see: "w" keys, itself and the w - 1
+    before it (Mistral's report, Hugging Face's sliding_window), or "w+1", itself and the w
+    before it (FlashAttention's window_size=(w, 0)).
+    kv_head_groups: which query heads share a key/value head under grouped-query attention:
+    "consecutive" (heads j*group .. (j+1)*group - 1 share head j: the GQA paper, Llama's
+    repeat_kv, repeat_interleave) or "strided" (head i reads head i mod g: a tiled repeat,
+    as x-transformers does; a checkpoint in the consecutive layout needs its heads permuted).
     explanations: one line per convention that differs from the reference's, shown in the
     report (e.g. {"causal_alignment": "SDPA's is_causal is top-left aligned"}).
     """
@@ -83,6 +92,8 @@ class Conventions:
     layer_norm_variance: LayerNormVariance = "biased"
     layer_norm_eps: LayerNormEps = "inside_sqrt"
     exactness: Exactness = "exact"
+    window_span: WindowSpan = "w"
+    kv_head_groups: KVHeadGroups = "consecutive"
     dtypes: tuple[str, ...] = ALL_DTYPES
     devices: tuple[str, ...] = ("cpu", "cuda")
     explanations: Mapping[str, str] = field(default_factory=dict)
@@ -126,6 +137,8 @@ CONVENTION_FIELDS = (
     "layer_norm_variance",
     "layer_norm_eps",
     "exactness",
+    "window_span",
+    "kv_head_groups",
 )
 _REFERENCE_VALUES: dict[str, object] = {
     "mask_polarity": "true_attends",
@@ -138,6 +151,8 @@ _REFERENCE_VALUES: dict[str, object] = {
     "layer_norm_variance": "biased",
     "layer_norm_eps": "inside_sqrt",
     "exactness": "exact",
+    "window_span": "w",
+    "kv_head_groups": "consecutive",
 }
 # The values each Literal field accepts; a typo is an error, never a silent default.
 _CHOICES: dict[str, tuple[object, ...]] = {
@@ -150,6 +165,8 @@ _CHOICES: dict[str, tuple[object, ...]] = {
     "layer_norm_variance": get_args(LayerNormVariance),
     "layer_norm_eps": get_args(LayerNormEps),
     "exactness": get_args(Exactness),
+    "window_span": get_args(WindowSpan),
+    "kv_head_groups": get_args(KVHeadGroups),
 }
 
 
@@ -213,11 +230,16 @@ class AttentionFn(Protocol):
 
 @dataclass(frozen=True)
 class MHASpec:
+    """n_kv_heads: key/value heads for grouped-query attention (beyond the notes), or None
+    for one per query head. A module that cannot group its heads builds the usual
+    d_model-wide W_K and W_V, and the grouped-query property is then not applicable."""
+
     d_model: int
     n_heads: int
     dtype: torch.dtype
     device: torch.device
     seed: int
+    n_kv_heads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +287,10 @@ class ModelSpec:
     dtype: torch.dtype
     device: torch.device
     seed: int
+    # Beyond the notes; a target that cannot build what is asked raises Unsupported.
+    n_kv_heads: int | None = None  # grouped key/value heads; None: one per query head
+    window: int | None = None  # a sliding window (Conventions.window_span); None: no window
+    relative_positions: bool = False  # True: positions only as offsets (rotary or ALiBi)
 
 
 class Model(Protocol):
@@ -286,11 +312,43 @@ class Model(Protocol):
         the target has no incremental decoding."""
         ...
 
+    # Beyond the notes: a model built for a spec that asks for n_kv_heads, window or
+    # relative_positions says it built them by setting the same attributes to the spec's
+    # values (model.window = spec.window, ...); one that does not is taken not to have
+    # built them, and the properties that ask are not applicable (a factory written before
+    # these fields existed ignores them, and must not fail for it).
+
+
+BEYOND_FIELDS = ("n_kv_heads", "window", "relative_positions")
+
+
+def asked_beyond(spec: ModelSpec) -> dict[str, object]:
+    """The fields beyond the notes that `spec` asks for (those not at their defaults)."""
+    defaults = {"n_kv_heads": None, "window": None, "relative_positions": False}
+    return {f: getattr(spec, f) for f in BEYOND_FIELDS if getattr(spec, f) != defaults[f]}
+
+
+def built_beyond(model: object, spec: ModelSpec) -> None:
+    """Say that `model` built what `spec` asks beyond the notes (the attributes above)."""
+    for field_name, value in asked_beyond(spec).items():
+        setattr(model, field_name, value)
+
 
 def masks_padding(model: object) -> bool:
     """False when the model declares <PAD> an ordinary token to its decoder
     (`masks_padding = False`); True when it says nothing."""
     return getattr(model, "masks_padding", True) is not False
+
+
+class PositionedModel(Model, Protocol):
+    """The optional method of a model that can be given its position ids (beyond the notes);
+    without it the shift property is not applicable."""
+
+    def logits_at(self, tokens: Tensor, start: int) -> Tensor | None:
+        """A decoder-only model's logits with its first token at position `start` (position
+        ids start .. start + t - 1); None when it cannot be given positions. Asked only of
+        models built with relative_positions=True (spec EXT-RELATIVE-MODEL)."""
+        ...
 
 
 class GenerativeModel(Model, Protocol):
@@ -480,6 +538,13 @@ class Components(Protocol):
         """Final vectors to vocabulary logits, (b, t, d_model) -> (b, t, vocab)."""
         ...
 
+    def alibi_bias(self, n_heads: int, length: int) -> Tensor | None:
+        """The ALiBi bias (beyond the notes) that `n_heads` heads add to the scores of a
+        causal sequence of `length` tokens: (h, q, k) or (h, 1, k), the latter when it
+        depends on the key's position only (as Bloom's does). Entries above the diagonal
+        are not read. Slopes follow the paper (spec EXT-ALIBI-SLOPES)."""
+        ...
+
 
 # The shortest context and smallest vocabulary a fixed model needs: the model properties draw
 # sequences of up to 9 tokens (8 and a <START>) and up to 8 distinct real ids after the four
@@ -566,6 +631,7 @@ CONTRACTS: dict[str, Contract] = {
     "mha.projections": Contract(None, False, "Projections or None"),
     "model.logits": Contract((Tensor,), True, "logits (b, t, vocab)"),
     "model.incremental_logits": Contract(_MAYBE, True, "logits (b, t, vocab) or None"),
+    "model.logits_at": Contract(_MAYBE, True, "logits (b, t, vocab) or None"),
     "model.generate": Contract((Tensor,), False, "tokens (b, p + n), n <= max_new_tokens"),
     "model.loss": Contract((Tensor,), False, "a differentiable scalar"),
     "model.parameters": Contract(None, False, "every parameter by name"),
@@ -586,6 +652,7 @@ CONTRACTS: dict[str, Contract] = {
     "components.rms_norm": Contract(_MAYBE, True, "x's shape, or None"),
     "components.gated_feed_forward": Contract(_MAYBE, True, "(b, t, d_model) or None"),
     "components.rotary": Contract(_MAYBE, True, "x's shape, or None"),
+    "components.alibi_bias": Contract(_MAYBE, True, "(h, q, k) or (h, 1, k), or None"),
     "components.gated_feed_forward_weights": Contract(None, False, "3 weights or None"),
     "components.unembed": Contract(_MAYBE, True, "(b, t, vocab) or None"),
 }
@@ -593,7 +660,7 @@ CONTRACTS: dict[str, Contract] = {
 PROTOCOL_LEVELS: dict[str, tuple[type, ...]] = {
     "attention": (AttentionFn,),
     "mha": (MHA,),
-    "model": (Model, GenerativeModel, TrainableModel),
+    "model": (Model, GenerativeModel, TrainableModel, PositionedModel),
     "layer": (Layer,),
     "vocabulary": (Vocabulary,),
     "components": (Components,),

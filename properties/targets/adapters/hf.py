@@ -51,6 +51,7 @@ from transformer_spec.properties.targets.protocols import (
     ModelSpec,
     Target,
     Unsupported,
+    built_beyond,
     seed_torch,
 )
 
@@ -185,6 +186,21 @@ class HFModel:
         return out
 
     @torch.no_grad()
+    def logits_at(self, tokens: Tensor, start: int) -> Tensor | None:
+        """A decoder's logits with position ids start .. start + t - 1; None for other kinds
+        or a forward that takes no position ids."""
+        if self.kind != "decoder_only" or "position_ids" not in self._parameters:
+            return None
+        t = tokens.shape[1]
+        ids = torch.arange(start, start + t, device=tokens.device)[None].expand(len(tokens), t)
+        out: Tensor = self._forward(tokens, None, position_ids=ids).logits
+        return out
+
+    @property
+    def _parameters(self) -> set[str]:
+        return set(inspect.signature(self.net.forward).parameters)
+
+    @torch.no_grad()
     def incremental_logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor | None:
         """One token at a time through HF's past_key_values (use_cache=True); None for an
         encoder or a class that returns no cache."""
@@ -316,6 +332,90 @@ def _remove_positions(net: nn.Module) -> None:
         )
 
 
+def _check_relative(net: Any, class_name: str) -> None:
+    """Unsupported unless the model's positions are relative only: rotary frequencies (an
+    `inv_freq` buffer) or ALiBi (an `alibi` switch or module), and no absolute table."""
+    tables = [
+        name
+        for name, module in net.named_modules()
+        if _POSITIONAL_NAME.fullmatch(name.rpartition(".")[2])
+        and any(p.dim() == 2 for p in module.parameters(recurse=False))
+    ]
+    if tables:
+        raise Unsupported(f"{class_name}: absolute position table {tables[0]}", always=True)
+    rotary = any("inv_freq" in name for name, _ in net.named_buffers())
+    alibi = (
+        getattr(net.config, "alibi", False) is True
+        or any("alibi" in name for name, _ in net.named_modules())
+        or net.config.model_type in ("bloom", "mpt")
+    )
+    width = _rotary_width(net.config)
+    if rotary and width is not None and width % 2:
+        raise Unsupported(
+            f"{class_name}: at this size its rotary width is {width} channel(s), an odd number: "
+            "the last channel has no partner, so it cannot turn by relative positions only"
+        )
+    try:
+        beyond = rotary and _positions_beyond_rotary(net)
+    except Exception as err:
+        if next(net.parameters()).dtype != torch.float32:
+            return  # as _probe does: a dtype the library cannot run is the properties' to fail
+        raise Unsupported(
+            f"{class_name}: cannot be called with position ids alone ({hf_config.first_line(err)})",
+            always=True,
+        ) from None
+    if beyond:
+        raise Unsupported(
+            f"{class_name}: with its rotary frequencies zeroed, shifting the position ids "
+            "still changes its logits: it reads positions for more than rotary angles (a "
+            "recurrence that restarts at position 0, say)",
+            always=True,
+        )
+    if not (rotary or alibi):
+        raise Unsupported(
+            f"{class_name}: neither rotary frequencies nor ALiBi found (its positions are "
+            "not known to be relative only)",
+            always=True,
+        )
+
+
+@torch.no_grad()
+def _positions_beyond_rotary(net: Any) -> bool:
+    """Whether the logits move under shifted position ids once every rotary frequency is
+    zero (RecurrentGemma resets its recurrence where the position id is 0)."""
+    if "position_ids" not in inspect.signature(net.forward).parameters:
+        return False
+    frequencies = [b for name, b in net.named_buffers() if "inv_freq" in name]
+    kept = [b.clone() for b in frequencies]
+    try:
+        for b in frequencies:
+            b.zero_()
+        tokens = torch.tensor([[START, 5, 6, 7]], device=next(net.parameters()).device)
+        a = net(input_ids=tokens, position_ids=torch.arange(4, device=tokens.device)[None])
+        b = net(input_ids=tokens, position_ids=torch.arange(3, 7, device=tokens.device)[None])
+        return not torch.allclose(a.logits, b.logits, rtol=1e-4, atol=1e-6)
+    finally:
+        for buffer, value in zip(frequencies, kept, strict=True):
+            buffer.copy_(value)
+
+
+def _rotary_width(config: Any) -> float | None:
+    """head_dim x partial_rotary_factor, where the config says both (StableLM: 0.25)."""
+    params = getattr(config, "rope_parameters", None) or {}
+    factor = params.get("partial_rotary_factor") if isinstance(params, dict) else None
+    factor = getattr(config, "partial_rotary_factor", None) if factor is None else factor
+    if not isinstance(factor, float | int) or factor == 1:
+        return None
+    heads = getattr(config, "num_attention_heads", None)
+    head_dim = getattr(config, "head_dim", None) or (
+        config.hidden_size // heads if isinstance(heads, int) and heads else None
+    )
+    if not isinstance(head_dim, int):
+        return None
+    width = head_dim * factor
+    return int(width) if float(width).is_integer() else 1.0  # a fraction: odd too
+
+
 def _check_positions_gone(net: Any, kind: ModelKind, device: torch.device) -> None:
     """Unsupported when the model still sees positions after _remove_positions.
 
@@ -411,6 +511,9 @@ def build(
     model = GeneratingHFModel if generation and spec.kind != "encoder_only" else HFModel
     built = model(net, spec, loss=loss)
     _probe(built, class_name, spec, attn)
+    if spec.relative_positions:  # after the probe: a model that cannot run is refused first
+        _check_relative(built.net, class_name)
+    built_beyond(built, spec)  # the config had them (hf_config refuses a spec it cannot meet)
     return built
 
 

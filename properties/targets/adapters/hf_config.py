@@ -2,10 +2,11 @@
 
 Every integer size of the class's default config (and of its sub-configs: a text config, a
 vision or audio tower) whose name says what it is takes the notes' value for it: widths
-`d_model`, heads `n_heads` (key-value heads too: no grouped-query sharing), FFN widths
+`d_model`, heads `n_heads` (key-value heads too, unless the spec asks for n_kv_heads), FFN widths
 `d_ff` (an MoE expert's and a shared expert's included), layers `n_layers`, head widths
 `d_k` (half each for multi-head latent attention's rotary and non-rotary parts), context
-lengths and attention windows `max_len` (a window as long as the context changes nothing),
+lengths `max_len`, attention windows the spec's window or else `max_len` (a window as long as
+the context changes nothing),
 vocabularies `vocab_size`; experts 4 with 2 per token; FFN width ratios d_ff / d_model.
 A size the config leaves unset (None: derived, or off) stays unset, so no window or
 compression is switched on. Dropout is off, and the harness's special ids are set.
@@ -36,9 +37,12 @@ _RULES: tuple[tuple[str, str], ...] = (
         "d_model",
     ),
     (
-        r"num_attention_heads|n_head|num_heads|n_heads|num_key_value_heads|num_kv_heads"
-        r"|n_kv_heads|(num_)?(encoder|decoder)_attention_heads"
-        r"|\w+_num_(attention|key_value)_heads"
+        r"num_key_value_heads|num_kv_heads|n_kv_heads|\w+_num_key_value_heads",
+        "kv_heads",
+    ),
+    (
+        r"num_attention_heads|n_head|num_heads|n_heads|(num_)?(encoder|decoder)_attention_heads"
+        r"|\w+_num_attention_heads"
         r"|index_n_heads|linear_num_(key_|value_)?heads|mamba_n_heads|mamba_num_heads"
         r"|num_(self|cross)_attention_heads",
         "n_heads",
@@ -63,8 +67,11 @@ _RULES: tuple[tuple[str, str], ...] = (
     (r"(H|L)_cycles", "one"),  # HRM's recurrences: one cycle each, every step with its gradient
     (r"type_vocab_size|n_groups", "one"),  # one segment; mamba2's groups divide its heads
     (
-        r"sliding_window|sliding_window_size|attention_window|local_attention|window_size"
-        r"|attention_chunk_size|local_radius|keep_window_size|local_attention_window_len",
+        r"sliding_window|sliding_window_size|window_size|local_attention_window_len",
+        "window",
+    ),
+    (  # windows of other shapes (symmetric, chunked, radius): off, as long as the context
+        r"attention_window|local_attention|attention_chunk_size|local_radius|keep_window_size",
         "max_len",
     ),
     (
@@ -80,7 +87,7 @@ _RULES: tuple[tuple[str, str], ...] = (
 )
 # Set even where the default is None (derived, where the model derives it at all): an FFN's
 # width, a head's width, key-value heads and the vocabulary are safe to give.
-_EVEN_IF_UNSET = ("d_ff", "d_k", "vocab", "n_heads")
+_EVEN_IF_UNSET = ("d_ff", "d_k", "vocab", "n_heads", "kv_heads")
 _SPECIALS = {
     "pad_token_id": PAD,
     "bos_token_id": START,
@@ -116,6 +123,10 @@ def _values(spec: ModelSpec, positions: int) -> dict[str, int | float]:
         "zero": 0,
         "few": 4,
         "max_len": positions + positions % 2,  # windows must be even (Longformer)
+        # Grouped key/value heads and a sliding window only where the spec asks for them;
+        # otherwise one key/value head per query head, and a window as long as the context.
+        "kv_heads": spec.n_heads if spec.n_kv_heads is None else spec.n_kv_heads,
+        "window": positions + positions % 2 if spec.window is None else spec.window,
         "vocab": spec.vocab_size,
         "ratio": spec.d_ff / spec.d_model,
     }
@@ -150,12 +161,16 @@ def overrides(config: Any, spec: ModelSpec, positions: int, *, decoder: bool) ->
         size = size_of(name)
         if size is None or isinstance(default, bool):
             continue
-        if isinstance(default, int | float) or (default is None and size in _EVEN_IF_UNSET):
+        asked = size == "window" and spec.window is not None  # a window that is off by default
+        if isinstance(default, int | float) or (
+            default is None and (size in _EVEN_IF_UNSET or asked)
+        ):
             value = values[size]
             out[name] = float(value) if isinstance(default, float) else int(value)
     fields = _fields(config)
     out.update(_layer_pattern(fields, spec.n_layers))
     out.update(_consistent(fields, out, spec))
+    out.update(_beyond_notes(fields, out, spec))
     out.update({n: v for n, v in _SPECIALS.items() if n in fields})
     out.update({n: 0.0 for n, v in fields.items() if _is_dropout(n) and isinstance(v, float)})
     if decoder:
@@ -228,6 +243,63 @@ def _consistent(fields: dict[str, Any], out: dict[str, Any], spec: ModelSpec) ->
     return tied
 
 
+def _beyond_notes(fields: dict[str, Any], out: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
+    """What a spec asking for grouped key/value heads or a sliding window needs: a config
+    that has them (else Unsupported), and a window switched on in every attention layer
+    (Qwen2's use_sliding_window and max_window_layers; the per-layer types of Gemma 2 and 3
+    and Cohere 2, which alternate windowed and full layers)."""
+    named = {size_of(name) for name in fields}
+    if spec.n_kv_heads is not None and "kv_heads" not in named:
+        raise Unsupported("its config has no key/value head count (no grouped-query attention)")
+    if spec.window is None:
+        return {}
+    if "window" not in named:
+        raise Unsupported("its config has no sliding window")
+    switched: dict[str, Any] = {}
+    if "use_sliding_window" in fields:
+        switched["use_sliding_window"] = True
+    if "max_window_layers" in fields:
+        switched["max_window_layers"] = 0
+    kinds = fields.get("layer_types")
+    knows = "use_sliding_window" in fields or (
+        isinstance(kinds, list) and "sliding_attention" in kinds
+    )
+    if isinstance(kinds, list) and not knows:  # MiniMax: full and linear layers only
+        raise Unsupported("its layer kinds include no sliding attention")
+    for name in ("layer_types", *[n for n in fields if n.endswith("layer_types")]):
+        kinds = out.get(name, fields.get(name))
+        if isinstance(kinds, list):
+            switched[name] = [_windowed(k) for k in kinds[: spec.n_layers]]
+    if isinstance(fields.get("attention_types"), list):  # GPT-Neo: [[kinds, repeats]]
+        switched["attention_types"] = [[["local"], spec.n_layers]]
+    return switched
+
+
+# Layer kinds that mix no tokens: beside them, windowed attention is the only token mixer.
+_POSITIONWISE = ("mlp", "moe", "dense", "sparse", "sliding_attention", "local")
+
+
+def check_windowed(config: Any) -> None:
+    """Unsupported unless every token-mixing layer of a built config attends within the
+    window: a config may keep a full-attention layer (Gemma 3n and 4 keep the last one), or
+    mix tokens by other means (convolutions, linear attention, recurrences), which reach
+    past any window."""
+    for name in _PATTERNS:
+        kinds = getattr(config, name, None)
+        if not isinstance(kinds, list):
+            continue
+        other = [k for k in kinds if not any(p in str(k) for p in _POSITIONWISE)]
+        if other:
+            raise Unsupported(
+                f"its layers of kind {other[0]!r} ({name}) are not windowed attention, so "
+                "tokens reach past any window"
+            )
+
+
+def _windowed(kind: object) -> object:
+    return "sliding_attention" if kind == "full_attention" else kind
+
+
 def _is_dropout(name: str) -> bool:
     return "dropout" in name or "pdrop" in name or name == "layerdrop"
 
@@ -280,12 +352,15 @@ def tiny_config(
         ) from None
     kwargs = overrides(default, spec, positions, decoder=decoder)
     try:
-        return config_class(**kwargs)
+        config = config_class(**kwargs)
     except Exception as err:
         raise Unsupported(
             f"{class_name}: its config refuses d_model={spec.d_model}, n_heads={spec.n_heads}, "
             f"d_ff={spec.d_ff}, n_layers={spec.n_layers} ({first_line(err)})"
         ) from None
+    if spec.window is not None:
+        check_windowed(config)
+    return config
 
 
 def first_line(err: BaseException) -> str:

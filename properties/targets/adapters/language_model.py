@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from transformer_spec.properties.targets.adapters.call import Call
 from transformer_spec.properties.targets.adapters.modules import mask_values
 from transformer_spec.properties.targets.protocols import (
+    BEYOND_FIELDS,
     Conventions,
     DeclarationTypeError,
     FixedModel,
@@ -59,6 +60,8 @@ from transformer_spec.properties.targets.protocols import (
     ModelSpec,
     Target,
     Unsupported,
+    asked_beyond,
+    built_beyond,
     seed_torch,
 )
 
@@ -386,6 +389,7 @@ def lm_target(
     d_ff_ratio: int | None = None,
     positional_off: bool = False,
     fixed: FixedModel | None = None,
+    honours: tuple[str, ...] = (),
 ) -> Target:
     """A target whose model level is the language-model module `build(spec)` returns.
 
@@ -419,6 +423,10 @@ def lm_target(
       it masks its target's pads itself);
     d_ff_ratio: the module's FFN width is this multiple of d_model (nanoGPT's 4);
     positional_off: True when `build` honours spec.positional=False;
+    honours: the ModelSpec fields beyond the notes that `build` honours, of "n_kv_heads"
+      (grouped key/value heads), "window" (a sliding window, of Conventions.window_span) and
+      "relative_positions" (positions only as offsets: rotary or ALiBi); the properties that
+      ask for another are not applicable;
     kind: "decoder_only" (the default), "encoder_decoder" or "encoder_only"; a fixed
       model's own kind by default;
     fixed: check this one model (a checkpoint `build` loads) instead of building sizes."""
@@ -485,15 +493,26 @@ def lm_target(
         )
     if loss is not None and not train:
         raise ValueError(f"lm_target {name!r}: loss= given with train=False")
+    if not isinstance(honours, tuple) or not set(honours) <= set(BEYOND_FIELDS):
+        raise ValueError(
+            f"lm_target {name!r}: honours={honours!r}; expected a tuple of {BEYOND_FIELDS}"
+        )
 
     def make(spec: ModelSpec) -> LanguageModel:
+        ignored = [f for f in asked_beyond(spec) if f not in honours]
+        if ignored:
+            raise Unsupported(
+                f"lm_target {name!r}: build does not honour ModelSpec.{ignored[0]} "
+                f"(honours={honours!r})",
+                always=True,
+            )
         seed_torch(spec.seed)
         module = build(spec)
         if not isinstance(module, nn.Module):
             raise ValueError(
                 f"lm_target {name!r}: build returned {type(module).__name__}, not an nn.Module"
             )
-        return LanguageModel(
+        model = LanguageModel(
             module,
             spec,
             name=name,
@@ -513,6 +532,8 @@ def lm_target(
             padding=padding,
             masks_padding=masks,
         )
+        built_beyond(model, spec)
+        return model
 
     return Target(
         name=name,

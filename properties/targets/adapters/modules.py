@@ -94,20 +94,26 @@ def _weight(module: nn.Module, path: str, key: str) -> tuple[Tensor | None, Tens
     )
 
 
-def find_projections(module: nn.Module, paths: ProjectionPaths, d_model: int) -> Projections:
+def find_projections(
+    module: nn.Module, paths: ProjectionPaths, d_model: int, kv_width: int | None = None
+) -> Projections:
+    """W_Q, W_K, W_V, W_O by path; `kv_width`: the width of W_K and W_V when the module
+    groups its key/value heads (n_kv_heads * d_k), else d_model."""
+    widths = {"q": d_model, "k": kv_width or d_model, "v": kv_width or d_model, "o": d_model}
     weights: dict[str, Tensor] = {}
     biases: dict[str, Tensor | None] = {}
     for letters, path in paths.items():
         w, b = _weight(module, path, letters)
         if w is None:  # nn.Identity: no output projection
             w = torch.eye(d_model, dtype=_dtype(module), device=_device(module))
-        n = len(letters)
-        if tuple(w.shape) != (n * d_model, d_model):
+        sizes = [widths[c] for c in letters]
+        if tuple(w.shape) != (sum(sizes), d_model):
             raise ValueError(
                 f"projections[{letters!r}]: {path!r} has weight of shape "
-                f"{tuple(w.shape)}; expected (out, in) = ({n * d_model}, {d_model})"
+                f"{tuple(w.shape)}; expected (out, in) = ({sum(sizes)}, {d_model})"
             )
-        for c, part, bias in zip(letters, w.chunk(n), _chunks(b, n), strict=True):
+        parts = torch.split(w, sizes)
+        for c, part, bias in zip(letters, parts, _chunks(b, sizes), strict=True):
             weights[c], biases[c] = part.T, bias
     return Projections(
         W_Q=weights["q"],
@@ -121,8 +127,8 @@ def find_projections(module: nn.Module, paths: ProjectionPaths, d_model: int) ->
     )
 
 
-def _chunks(b: Tensor | None, n: int) -> list[Tensor | None]:
-    return [None] * n if b is None else list(b.chunk(n))
+def _chunks(b: Tensor | None, sizes: list[int]) -> list[Tensor | None]:
+    return [None] * len(sizes) if b is None else list(torch.split(b, sizes))
 
 
 def _dtype(module: nn.Module) -> torch.dtype:
@@ -350,8 +356,12 @@ class CallMHA:
         call: Call,
         projections: ProjectionPaths | None,
         conventions: Conventions,
+        kv_heads: bool = False,
     ) -> None:
-        self.module = built(factory, spec, spec.d_model, spec.n_heads)
+        n_kv = spec.n_kv_heads or spec.n_heads
+        sizes = (spec.d_model, spec.n_heads, n_kv) if kv_heads else (spec.d_model, spec.n_heads)
+        self.module = built(factory, spec, *sizes)
+        self.kv_width = n_kv * spec.d_model // spec.n_heads if kv_heads else None
         self.call, self.paths, self.d_model = call, projections, spec.d_model
         self.n_heads, self.alignment = spec.n_heads, conventions.causal_alignment
         self.folding = Folding(call)
@@ -386,7 +396,7 @@ class CallMHA:
     def projections(self) -> Projections | None:
         if self.paths is None:
             return None
-        return find_projections(self.module, self.paths, self.d_model)
+        return find_projections(self.module, self.paths, self.d_model, self.kv_width)
 
 
 def multihead_target(
@@ -397,12 +407,17 @@ def multihead_target(
     projections: ProjectionPaths | None = None,
     conventions: Conventions | None = None,
     description: str = "",
+    kv_heads: bool = False,
 ) -> Target:
     """A target for a multi-head attention module built by `factory(d_model, n_heads)`
     (seeded, moved to the run's device and dtype, eval mode, called under no_grad), called
     as `call` describes: Call.x for one input (self-attention), Call.query and Call.key
-    (and Call.value) for cross-attention."""
+    (and Call.value) for cross-attention. `kv_heads=True`: the module groups its key/value
+    heads (grouped-query or multi-query attention, beyond the notes), built by
+    `factory(d_model, n_heads, n_kv_heads)`, its W_K and W_V n_kv_heads * d_k wide."""
     where = f"multihead_target({name!r})"
+    if not isinstance(kv_heads, bool):
+        raise TypeError(f"{where}: kv_heads={kv_heads!r}; expected True or False")
     check_name(name, factory, where)
     call = call_of(call, where)
     call.check_for("mha", where)
@@ -412,7 +427,7 @@ def multihead_target(
         name=name,
         description=description or f"{describe(factory, name)}: multi-head module",
         conventions=conv,
-        mha=lambda spec: CallMHA(spec, factory, call, projections, conv),
+        mha=lambda spec: CallMHA(spec, factory, call, projections, conv, kv_heads),
         mha_inputs="self" if call.x is not None else "cross",
         mha_causal=call.causal_form,
         mha_key_padding=call.takes_padding,

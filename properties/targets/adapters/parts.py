@@ -46,6 +46,7 @@ NormKind = Literal["layer_norm", "rms_norm"]
 GatedActivation = Literal["silu", "gelu", "gelu_tanh"]
 RotaryPairing = Literal["half_split", "interleaved"]
 RotaryFactory = Callable[[int], Callable[[Tensor, Tensor], Tensor]]
+AlibiFn = Callable[[int, int], Tensor]  # (n_heads, length) -> bias (h, q, k) or (h, 1, k)
 
 
 def _zero(module: nn.Module, path: str) -> None:
@@ -181,6 +182,7 @@ class _Declared:
     rotary_pairing: RotaryPairing
     rotary_base: float
     rotary_dim: int | None
+    alibi: AlibiFn | None = None
 
 
 class CallComponents:
@@ -283,6 +285,13 @@ class CallComponents:
     def gated_feed_forward(self, x: Tensor) -> Tensor | None:
         return self._run("feed_forward", x) if self.declared.gated is not None else None
 
+    def alibi_bias(self, n_heads: int, length: int) -> Tensor | None:
+        make = self.declared.alibi
+        if make is None:
+            return None
+        with torch.no_grad():  # in the build's dtype, as the scores it is added to
+            return make(n_heads, length).to(device=self.device, dtype=self.dtype)
+
     def gated_feed_forward_weights(self) -> tuple[Tensor, Tensor, Tensor] | None:
         """(W_gate, W_up, W_down) in the notes' layout, from the declared nn.Linear paths."""
         module, paths = self.modules.get("feed_forward"), self.declared.gated
@@ -319,6 +328,7 @@ def components_target(
     rotary_pairing: RotaryPairing = "half_split",
     rotary_base: float = 10000.0,
     rotary_dim: int | None = None,
+    alibi: AlibiFn | None = None,
     conventions: Conventions | None = None,
     description: str = "",
 ) -> Target:
@@ -332,7 +342,9 @@ def components_target(
     nn.Linear maps, with `gated_activation` "silu", "gelu" or "gelu_tanh";
     unembed(d_model, vocab_size); rotary(d_model) returns a function (x (b, h, t, d_k),
     positions (t,)) -> x rotated, with its declared rotary_pairing ("half_split",
-    "interleaved"), rotary_base and rotary_dim (None: every channel)."""
+    "interleaved"), rotary_base and rotary_dim (None: every channel); alibi(n_heads, length)
+    returns the ALiBi bias its heads add to a causal sequence's scores, (h, q, k) or, when it
+    depends on the key's position only, (h, 1, k)."""
     where = f"components_target({name!r})"
     parts = _Parts(embedding, positional, norm, feed_forward, unembed)
     if not isinstance(name, str) or not name.strip():
@@ -340,10 +352,13 @@ def components_target(
     for part, factory in vars(parts).items():
         if factory is not None and not callable(factory):
             raise TypeError(f"{where}: {part} is a {type(factory).__name__}, not callable")
-    if all(f is None for f in vars(parts).values()) and rotary is None:
+    if all(f is None for f in vars(parts).values()) and rotary is None and alibi is None:
         raise ValueError(
-            f"{where}: give at least one of embedding, positional, norm, feed_forward, unembed"
+            f"{where}: give at least one of embedding, positional, norm, feed_forward, unembed, "
+            "rotary, alibi"
         )
+    if alibi is not None and not callable(alibi):
+        raise TypeError(f"{where}: alibi is a {type(alibi).__name__}, not callable")
     if positional_layout not in get_args(PositionalLayout):
         raise ValueError(
             f"{where}: positional_layout={positional_layout!r}; expected one of "
@@ -384,6 +399,7 @@ def components_target(
         rotary_pairing,
         rotary_base,
         rotary_dim,
+        alibi,
     )
     conv = conventions or Conventions()
     if not isinstance(conv, Conventions):
