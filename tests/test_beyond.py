@@ -131,23 +131,6 @@ def test_the_fused_path_equals_the_math_path_with_alibi_windows_and_groups() -> 
     torch.testing.assert_close(outs[0], outs[1])
 
 
-def test_alibi_slopes_are_the_papers() -> None:
-    assert R.alibi_slopes(8).tolist() == [2.0 ** -(i + 1) for i in range(8)]
-    assert R.alibi_slopes(6).tolist() == [2**-2, 2**-4, 2**-6, 2**-8, 2**-1, 2**-3]
-
-
-def test_the_sliding_window_shows_the_last_w_keys() -> None:
-    got = R.sliding_window_mask(4, 4, 2).int().tolist()
-    assert got == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
-    assert R.sliding_window_mask(1, 5, 2).int().tolist() == [[0, 0, 0, 1, 1]]  # with a cache
-
-
-def test_start_must_be_a_position() -> None:
-    model = R.build_model(R.llama_tiny_config()).eval()
-    with pytest.raises(ValueError, match="start: expected a position >= 0"):
-        model(torch.tensor([[5]]), start=-1)
-
-
 def _reference_lm(honoured: bool, window_built: bool = True) -> object:
     """The reference decoder as an lm_target, honouring the spec's features or not."""
     from transformer_spec.properties import lm_target

@@ -68,6 +68,7 @@ UNIT_TESTS = [
     "test_layers.py",
     "test_model.py",
     "test_positional.py",
+    "test_reference_beyond.py",
     "test_vocabulary.py",
 ]
 
