@@ -54,14 +54,6 @@ def test_apply_rotary_defaults_are_roformers_half_split_base_10000() -> None:
     torch.testing.assert_close(angles, torch.tensor([[3.0, 3.0 / 100.0]], dtype=torch.float64))
 
 
-@pytest.mark.parametrize("rotary_dim", [0, 3, 10])
-def test_a_rotary_width_that_is_odd_zero_or_too_wide_is_refused(rotary_dim: int) -> None:
-    with pytest.raises(ValueError, match="rotary_dim"):
-        R.apply_rotary(torch.zeros(1, 2, 8), torch.arange(2), rotary_dim=rotary_dim)
-    with pytest.raises(ValueError, match="pairing"):
-        R.apply_rotary(torch.zeros(1, 2, 8), torch.arange(2), pairing="both")  # type: ignore[arg-type]
-
-
 def test_the_sliding_window_shows_itself_and_the_w_minus_1_keys_before() -> None:
     got = R.sliding_window_mask(4, 4, 2).int().tolist()
     assert got == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
@@ -99,8 +91,6 @@ def test_geglu_gates_with_gelu_and_swiglu_with_silu() -> None:
     for kind, act in (("swiglu", torch.nn.SiLU), ("geglu", torch.nn.GELU)):
         ffn = R.GatedFeedForward(4, 8, kind=kind)  # type: ignore[arg-type]
         assert isinstance(ffn.act, act) and ffn.W_gate.bias is None and ffn.W_down.bias is None
-    with pytest.raises(ValueError, match="kind"):
-        R.GatedFeedForward(4, 8, kind="reglu")  # type: ignore[arg-type]
 
 
 def test_fused_attention_with_a_bias_refuses_the_causal_flag() -> None:
@@ -114,10 +104,3 @@ def test_a_fully_masked_row_is_zero_on_the_fused_path_with_a_bias() -> None:
     mask = torch.tensor([[False, False], [True, True]])
     out = R.fused_attention(q, q, q, mask=mask, bias=torch.zeros(1, 2, 2))
     assert torch.equal(out[0, 0, 0], torch.zeros(4)) and bool(out[0, 0, 1].abs().sum() > 0)
-
-
-def test_a_start_that_is_not_a_position_is_refused() -> None:
-    model = R.build_model(R.llama_tiny_config()).eval()
-    for bad in (-1, 1.5):
-        with pytest.raises(ValueError, match="start"):
-            model(torch.tensor([[5]]), start=bad)

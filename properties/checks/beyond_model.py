@@ -245,9 +245,10 @@ def window_reach(ctx: Context) -> Check:
 )
 def window_full(ctx: Context) -> Check:
     """A sliding window showing exactly as many keys as the sequence has gives the logits of
-    the same model (same weights) with a window longer than the context. (Not the model
-    without a window: Gemma 3 and Cohere 2 give their windowed layers other positions than
-    their full ones.)"""
+    the same model (same weights) with a window longer than the context, and the first
+    position's logits of the same model without a window (it sees only itself either way).
+    Not every position's: Gemma 3 and Cohere 2 give their windowed layers other positions
+    than their full ones, which the first position, at angle 0, does not feel."""
     _probe(ctx, Features(window=_window_for(ctx, 2)))
 
     @given(model_cases(ctx), token_cases(min_len=2, max_len=8))
@@ -259,6 +260,10 @@ def window_full(ctx: Context) -> Check:
         full = longer.build(ctx, "decoder_only").logits(tokens)
         what = f"logits with a window of the sequence's {case.length} keys vs a window of {MAX_LEN}"
         check_close(got, full, relative_bound(ctx.tolerance.invariance, full, got), what)
+        first = mc.build(ctx, "decoder_only").logits(tokens)[:, :1]
+        what = "the first position's logits (it sees only itself) with a window vs without one"
+        bound = relative_bound(ctx.tolerance.invariance, first, got[:, :1])
+        check_close(got[:, :1], first, bound, what)
 
     return check
 

@@ -536,6 +536,13 @@ CATALOGUE: tuple[Mutant, ...] = (
         "return (d >= 0) & (d < window - 1)",
     ),
     _m(
+        "window-excludes-self",
+        "the sliding window hides the query's own key: it sees the w - 1 keys before it only",
+        "masks",
+        "return (d >= 0) & (d < window)",
+        "return (d > 0) & (d <= window - 1)",
+    ),
+    _m(
         "window-lost-with-cache",
         "the sliding window is applied to the full pass only; decoding with the cache sees "
         "every cached key",
