@@ -321,7 +321,7 @@ class RotaryOnly:
     embedding_scale = 1.0
 
     def __init__(self, spec: ComponentSpec, declared: Rope, how: Rope) -> None:
-        self.spec, self.how = spec, how
+        self.how = how
         self.rotary_pairing, self.rotary_base = declared.pairing, declared.base
         self.rotary_dim = None if declared.width == "full" else int(declared.width)
 

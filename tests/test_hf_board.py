@@ -405,7 +405,7 @@ def test_only_a_model_with_relative_positions_alone_is_built_for_the_shift_prope
 
     with pytest.raises(Unsupported, match="absolute position table"):
         hf.build("GPT2LMHeadModel", _spec(relative_positions=True))
-    with pytest.raises(Unsupported, match="odd number"):  # GPT-NeoX rotates d_k / 4 channels
+    with pytest.raises(Unsupported, match="not even"):  # GPT-NeoX rotates d_k / 4 channels
         hf.build("GPTNeoXForCausalLM", _spec(n_heads=4, relative_positions=True))
     llama = hf.build("LlamaForCausalLM", _spec(relative_positions=True))
     tokens = torch.tensor([[5, 6, 7]])

@@ -350,9 +350,9 @@ def _check_relative(net: Any, class_name: str) -> None:
         or net.config.model_type in ("bloom", "mpt")
     )
     width = _rotary_width(net.config)
-    if rotary and width is not None and width % 2:
+    if rotary and width is not None and (not width.is_integer() or int(width) % 2):
         raise Unsupported(
-            f"{class_name}: at this size its rotary width is {width} channel(s), an odd number: "
+            f"{class_name}: at this size its rotary width is {width:g} channel(s), not even: "
             "the last channel has no partner, so it cannot turn by relative positions only"
         )
     try:
@@ -412,8 +412,7 @@ def _rotary_width(config: Any) -> float | None:
     )
     if not isinstance(head_dim, int):
         return None
-    width = head_dim * factor
-    return int(width) if float(width).is_integer() else 1.0  # a fraction: odd too
+    return float(head_dim * factor)
 
 
 def _check_positions_gone(net: Any, kind: ModelKind, device: torch.device) -> None:
