@@ -13,6 +13,7 @@ from transformer_spec.properties.targets.protocols import (
     built_beyond,
     seed_torch,
 )
+from transformer_spec.reference.config import Positional
 
 from transformer_spec import reference as R
 
@@ -36,6 +37,9 @@ class BeyondModel:
         if window is not None and bug == "window_one_too_narrow":
             window = max(1, window - 1)
         relative = s.relative_positions and bug != "absolute_positions"
+        positional: Positional = "rotary" if relative else "sinusoidal"
+        if s.relative_positions and bug == "positions_dropped":
+            positional = "none"
         config = R.TransformerConfig(
             vocab_size=s.vocab_size,
             shape="decoder_only",
@@ -46,7 +50,7 @@ class BeyondModel:
             n_encoder_layers=0,
             n_decoder_layers=s.n_layers,
             max_len=2 * s.max_len,  # room for shifted positions
-            positional="rotary" if relative else "sinusoidal",
+            positional=positional,
             sliding_window=window,
             dropout=0.0,
             dtype=s.dtype,
@@ -101,6 +105,12 @@ def absolute_positions() -> Target:
     return _model_target("absolute_positions")
 
 
+def positions_dropped() -> Target:
+    """Declares rotary positions and echoes relative_positions, but applies none (the rotary
+    call left out of the attention layer)."""
+    return _model_target("positions_dropped")
+
+
 def cache_forgets_window() -> Target:
     return _model_target("cache_forgets_window")
 
@@ -130,6 +140,7 @@ MUTANTS: dict[str, tuple[str, ...]] = {
     "window_one_too_wide": ("model.decoder_only.window_hides_distant_keys",),
     "window_one_too_narrow": ("model.decoder_only.window_as_long_as_sequence_is_causal",),
     "absolute_positions": ("model.decoder_only.relative_positions_shift_invariant",),
+    "positions_dropped": ("model.decoder_only.relative_positions_tell_order",),
     "cache_forgets_window": ("model.decoder_only.windowed_grouped_cache_matches_full",),
     "gqa_tiled": ("multihead.grouped_query_equals_repeated_heads",),
     "alibi_slopes_reversed": ("components.alibi_slopes_follow_paper",),

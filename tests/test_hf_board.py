@@ -412,3 +412,18 @@ def test_only_a_model_with_relative_positions_alone_is_built_for_the_shift_prope
     moved = llama.logits_at(tokens, 5)
     assert moved is not None
     torch.testing.assert_close(moved, llama.logits_at(tokens, 0), atol=1e-5, rtol=0)
+
+
+@HF
+def test_a_model_whose_built_layers_apply_no_rotary_is_refused_relative_positions() -> None:
+    """Cohere 2's full-attention layers take no positions, and a one-layer Cohere 2 is cut
+    to its first full layer: its rotary frequencies are there, unused. Two layers keep a
+    windowed (rotary) layer before it. A bfloat16 build is judged on a float32 copy."""
+    from transformer_spec.properties.targets.adapters import hf
+
+    for dtype in (torch.float32, torch.bfloat16):
+        with pytest.raises(Unsupported, match="apply no rotary positions") as refused:
+            hf.build("Cohere2ForCausalLM", _spec(n_layers=1, dtype=dtype, relative_positions=True))
+        assert not refused.value.always  # another size may keep a rotary layer
+    hf.build("Cohere2ForCausalLM", _spec(n_layers=2, relative_positions=True))
+    hf.build("LlamaForCausalLM", _spec(n_layers=1, dtype=torch.bfloat16, relative_positions=True))

@@ -20,6 +20,8 @@ from transformer_spec.properties.checks.model import (
     MAX_LEN,
     Features,
     ModelCase,
+    _depends,
+    _distinct_tokens,
     _incremental_check,
     _tokens,
     model_cases,
@@ -125,13 +127,15 @@ def grouped_query(ctx: Context) -> Check:
 # ---- whole models ------------------------------------------------------------------------
 
 
-def _probe(ctx: Context, features: Features) -> Model:
-    """A decoder-only model built with `features`; NotApplicable with the target's reason
-    when it cannot build one (or checks one fixed model, built as it is)."""
+def _probe(ctx: Context, features: Features, n_layers: int | None = None) -> Model:
+    """A decoder-only model built with `features` (and `n_layers`, if given); NotApplicable
+    with the target's reason when it cannot build one (or checks one fixed model, built as
+    it is)."""
     if ctx.target.model_fixed is not None:
         raise NotApplicable("the target checks one fixed model, which cannot be rebuilt")
     reasons = []
-    for case in _PROBES:
+    probes = _PROBES if n_layers is None else [replace(c, n_layers=n_layers) for c in _PROBES]
+    for case in probes:
         try:
             model = replace(case, features=features).build(ctx, "decoder_only")
         except Unsupported as err:
@@ -199,6 +203,40 @@ def relative_shift(ctx: Context) -> Check:
             raise AssertionError("logits_at returned None for this model but not for another")
         bound = relative_bound(_angle_rounding(ctx), base, moved)
         check_close(moved, base, bound, f"logits with every position id shifted by {shift}")
+
+    return check
+
+
+@prop(
+    "model.decoder_only.relative_positions_tell_order",
+    clauses=("EXT-RELATIVE-ORDER",),
+    needs=("model.decoder_only",),
+)
+def relative_order(ctx: Context) -> Check:
+    """In a one-layer model with relative positions only, swapping the tokens at i and j
+    changes the logits after j. Without positions one causal layer sees the earlier tokens
+    as a set, so this is what tells rotary or ALiBi applied from rotary or ALiBi dropped
+    (a model without positions also passes relative_positions_shift_invariant). One layer:
+    with two, a position-free model changes too (position i's first-layer state sees
+    another prefix)."""
+    relative = Features(relative_positions=True)
+    _probe(ctx, relative, n_layers=1)
+
+    @given(model_cases(ctx), token_cases(min_len=3, max_len=8), st.data())
+    def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
+        j = data.draw(st.integers(1, case.length - 2), label="j")
+        i = data.draw(st.integers(0, j - 1), label="i")
+        tokens = _distinct_tokens(ctx, case)
+        swapped = tokens.clone()
+        swapped[:, [i, j]] = tokens[:, [j, i]]
+        after = slice(j + 1, None)
+        what = f"logits at positions {j + 1}.. after swapping the tokens at {i} and {j} (1 layer)"
+
+        def pairs(model: Model) -> list[tuple[str, Tensor, Tensor]]:
+            return [(what, model.logits(tokens)[:, after], model.logits(swapped)[:, after])]
+
+        one_layer = replace(mc, n_layers=1, features=relative)
+        _depends(ctx, one_layer, "decoder_only", pairs, reordered=True)
 
     return check
 

@@ -566,6 +566,14 @@ CATALOGUE: tuple[Mutant, ...] = (
         "k, v = k, self.split_heads(self.W_V(x_kv))",
     ),
     _m(
+        "rotary-dropped-in-layers",
+        "the attention layers are built without their rotary positions: the model declares "
+        "rotary and applies none",
+        "layers",
+        'rotary=rotary if c.positional == "rotary" and not cross else None,',
+        "rotary=None,",
+    ),
+    _m(
         "alibi-slopes-reversed",
         "ALiBi slopes in the reverse order: the first head gets the smallest",
         "alibi",

@@ -33,6 +33,7 @@ cache is checked by `incremental_logits`).
 The built-in `hf-gpt2`, `hf-gpt2-eager`, `hf-bert` and `hf-bart` targets are instances.
 """
 
+import copy
 import functools
 import importlib
 import inspect
@@ -357,6 +358,7 @@ def _check_relative(net: Any, class_name: str) -> None:
         )
     try:
         beyond = rotary and _positions_beyond_rotary(net)
+        unused = rotary and not alibi and _rotary_unused(net)
     except Exception as err:
         if next(net.parameters()).dtype != torch.float32:
             return  # as _probe does: a dtype the library cannot run is the properties' to fail
@@ -370,6 +372,13 @@ def _check_relative(net: Any, class_name: str) -> None:
             "still changes its logits: it reads positions for more than rotary angles (a "
             "recurrence that restarts at position 0, say)",
             always=True,
+        )
+    if unused:
+        raise Unsupported(
+            f"{class_name}: its layers as built at this size apply no rotary positions (its "
+            "logits do not move when every rotary frequency is zeroed): a full-attention "
+            "layer without positions, as in Cohere 2 and EXAONE 4, sees no order to check",
+            always=False,
         )
     if not (rotary or alibi):
         raise Unsupported(
@@ -394,6 +403,27 @@ def _positions_beyond_rotary(net: Any) -> bool:
         a = net(input_ids=tokens, position_ids=torch.arange(4, device=tokens.device)[None])
         b = net(input_ids=tokens, position_ids=torch.arange(3, 7, device=tokens.device)[None])
         return not torch.allclose(a.logits, b.logits, rtol=1e-4, atol=1e-6)
+    finally:
+        for buffer, value in zip(frequencies, kept, strict=True):
+            buffer.copy_(value)
+
+
+@torch.no_grad()
+def _rotary_unused(net: Any) -> bool:
+    """Whether the logits stay bit for bit the same with every rotary frequency zeroed: the
+    frequencies are there, but the layers built apply none (hybrids whose full-attention
+    layers take no positions). Decided on a float32 copy when the model is 16-bit, where a
+    small rotary effect at Hugging Face's initialisation may round away."""
+    if next(net.parameters()).dtype in (torch.float16, torch.bfloat16):
+        net = copy.deepcopy(net).float()
+    frequencies = [b for name, b in net.named_buffers() if "inv_freq" in name]
+    kept = [b.clone() for b in frequencies]
+    tokens = torch.tensor([[START, 5, 6, 7, 8, 9]], device=next(net.parameters()).device)
+    try:
+        a = net(input_ids=tokens).logits
+        for b in frequencies:
+            b.zero_()
+        return bool(torch.equal(a, net(input_ids=tokens).logits))
     finally:
         for buffer, value in zip(frequencies, kept, strict=True):
             buffer.copy_(value)
