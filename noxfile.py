@@ -16,7 +16,9 @@ can run. A cuda cell on a machine without a GPU is skipped with the reason.
 
 import json
 import os
+import shutil
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -36,15 +38,39 @@ def _bin(name: str) -> str:
     return str(SHARED / folder / name)
 
 
+HEARTBEAT = str(Path("tools", "heartbeat.py").resolve())
+
+
+def _beat(session: nox.Session, *command: str, env: dict[str, str] | None = None) -> None:
+    """Run `command` with its output passed through, and a line whenever it has been silent
+    for 8 s (tools/heartbeat.py): no session is silent for 10 s. nox's own interpreter runs
+    the heartbeat (standard library only), so it works before the env session exists."""
+    session.run(sys.executable, HEARTBEAT, "--", *command, external=True, env=env)
+
+
 def _run(session: nox.Session, tool: str, *args: str) -> None:
-    session.run(_bin(tool), *args, external=True)
+    _beat(session, _bin(tool), *args)
 
 
 @nox.session(reuse_venv=True)
 def env(session: nox.Session) -> None:
     """The one environment: a regular (non-editable) install, as users get the package,
     with the tools of every session (mutmut for `mutation`)."""
-    session.install(*CONSTRAINTS, ".[test,hf,pictures,mutation]", "mypy", "ruff", "nox")
+    extras = ".[test,hf,pictures,mutation,release]"
+    pip = (str(Path(session.bin, "python")), "-m", "pip", "install", "--progress-bar", "off")
+    # run_install: skipped by `nox --no-install`, as session.install is; pip's output shown.
+    session.run_install(
+        sys.executable,
+        HEARTBEAT,
+        "--",
+        *pip,
+        *CONSTRAINTS,
+        extras,
+        "mypy",
+        "ruff",
+        "nox",
+        external=True,
+    )
 
 
 @nox.session(venv_backend="none", requires=["env"])
@@ -148,3 +174,66 @@ def mutation(session: nox.Session) -> None:
     (stage / "run.json").write_text(json.dumps(run, indent=1) + "\n")
     _run(session, "python", "tools/mutation_report.py", "export")
     _run(session, "python", "tools/mutation_report.py", "report")
+
+
+RELEASE = Path("build") / "release"
+WORKFLOW = Path("examples") / "ci" / "conformance.yml"
+
+
+def workflow_steps(path: Path = WORKFLOW) -> list[str]:
+    """The `run:` commands of a GitHub Actions workflow, in order (one line each)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.split("- run:", 1)[1].strip() for line in lines if "- run:" in line]
+
+
+@nox.session(venv_backend="none", requires=["env"], default=False)
+def release(session: nox.Session) -> None:
+    """The release as a user gets it: build the sdist and wheel (build/release/dist), check
+    their metadata (twine check), install the wheel with its dependencies in a fresh virtual
+    environment, and from there, in a folder outside the source tree, run the CLI and the
+    pytest plugin on the example adapter, then every `run:` step of
+    examples/ci/conformance.yml (its checkout of transformer-spec is the unpacked sdist).
+    pip takes the versions of constraints.txt (PIP_CONSTRAINT), as CI does."""
+    shutil.rmtree(RELEASE, ignore_errors=True)
+    dist = RELEASE / "dist"
+    _run(session, "python", "-m", "build", "--outdir", str(dist), ".")
+    built = sorted(str(p) for p in dist.iterdir())
+    _run(session, "twine", "check", "--strict", *built)
+    venv = (RELEASE / "venv").resolve()
+    _run(session, "python", "-m", "venv", str(venv))
+    env = {
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "VIRTUAL_ENV": str(venv),
+        "PIP_CONSTRAINT": str(Path("constraints.txt").resolve()),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    wheel = next(p for p in built if p.endswith(".whl"))
+    _beat(session, str(venv / "bin" / "pip"), "install", "--progress-bar", "off", wheel, env=env)
+    work = RELEASE / "work"
+    shutil.copytree("examples", work / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    sdist = next(p for p in built if p.endswith(".tar.gz"))
+    with tarfile.open(sdist) as archive:
+        archive.extractall(work, filter="data")
+    (work / Path(sdist).name.removesuffix(".tar.gz")).rename(work / "transformer-spec")
+    version = _version()
+    target = "examples.my_kernels:my_target"
+    with session.chdir(work):
+        said = session.run("transformer-spec", "--version", external=True, env=env, silent=True)
+        if str(said).strip() != f"transformer-spec {version}":
+            session.error(f"--version said {str(said).strip()!r}, not transformer-spec {version}")
+        session.run(
+            "transformer-spec", "check", target, "--profile", "quick", external=True, env=env
+        )
+        plugin = ["--pyargs", "transformer_spec.properties", "--ts-target", target, "-q"]
+        _beat(session, "pytest", *plugin, "-p", "no:cacheprovider", env=env)
+        for step in workflow_steps(Path("..", "..", "..", WORKFLOW)):
+            _beat(session, "bash", "-ec", step, env=env)
+    session.log(
+        f"release {version}: {', '.join(Path(p).name for p in built)} built, checked, "
+        "installed and run"
+    )
+
+
+def _version() -> str:
+    text = Path("src", "transformer_spec", "_version.py").read_text(encoding="utf-8")
+    return text.split('"')[1]

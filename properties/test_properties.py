@@ -43,9 +43,15 @@ def test_property(ts_item: tuple[str, str, str], request: pytest.FixtureRequest)
     if result.outcome == "not_applicable":
         pytest.skip(f"not applicable: {result.reason}")
     if result.outcome == "fail":
+        rerun = (
+            f"pytest --pyargs transformer_spec.properties --ts-target {target_name} "
+            f"--ts-device {plan.device} --ts-dtype {dtype_name} --ts-profile {plan.profile} "
+            f"--ts-seed {plan.seed} --ts-property {property_id}"
+        )
         pytest.fail(
             f"{property_id} ({', '.join(result.clauses)})\n{result.message}\n"
-            f"{result.counterexample}\nseed {plan.seed}, profile {plan.profile}",
+            f"{result.counterexample}\nseed {plan.seed}, profile {plan.profile}\n"
+            f"reproduce: {result.reproduce}\nthis item alone under pytest: {rerun}",
             pytrace=False,
         )
 

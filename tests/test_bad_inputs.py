@@ -234,6 +234,7 @@ def test_bad_inputs_pass_without_runtime_checks() -> None:
             "-m",
             "unchecked",
             str(Path(__file__)),
+            str(Path(__file__).with_name("test_reference_beyond.py")),
         ],
         capture_output=True,
         text=True,

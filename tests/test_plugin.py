@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -26,6 +28,20 @@ def test_a_broken_target_fails_with_its_counterexample() -> None:
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "MASK-CAUSAL-NO-LEAK" in run.stdout and "Failing test case" in run.stdout
+    assert "reproduce: transformer-spec check tests.broken_targets:no_causal_mask" in run.stdout
+    # The failure names a pytest command that runs that item alone (a node id printed by
+    # pytest cannot be given back to `pytest --pyargs`); run it.
+    line = next(x for x in run.stdout.splitlines() if "this item alone under pytest: " in x)
+    words = line.split("this item alone under pytest: ", 1)[1].split()
+    assert words[:3] == ["pytest", "--pyargs", "transformer_spec.properties"]
+    again = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *words[1:]],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert again.returncode == 1 and "1 failed" in again.stdout, again.stdout + again.stderr
 
 
 def test_a_bad_target_stops_the_session_once() -> None:
@@ -54,7 +70,7 @@ def test_cuda_without_a_gpu_skips_every_property_with_the_reason() -> None:
     import torch
 
     if torch.cuda.is_available():
-        return
+        pytest.skip("this machine has a CUDA device: the skip without one cannot be seen here")
     run = _pytest("-k", "weights_are_distributions", "-rs", "--ts-device", "cuda")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "no CUDA device" in run.stdout and "skipped" in run.stdout

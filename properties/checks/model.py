@@ -25,6 +25,7 @@ from transformer_spec.properties.targets.protocols import (
     ModelSpec,
     Unsupported,
     masks_padding,
+    pads_left,
 )
 
 VOCAB = 24
@@ -622,7 +623,7 @@ def _target_padding(ctx: Context, kind: ModelKind) -> Check:
     @given(model_cases(ctx), token_cases(), st.data())
     def check(mc: ModelCase, case: TokenCase, data: st.DataObject) -> None:
         probe = mc.build(ctx, kind)
-        p = _pad(ctx, case, data, probe.pad_id, allow_left=masks_padding(probe))
+        p = _pad(ctx, case, data, probe.pad_id, allow_left=pads_left(probe))
         # Left padding shifts the real tokens' positions: only position-free models agree.
         model = mc.build(ctx, kind, positional=False) if p.left else probe
         src = None

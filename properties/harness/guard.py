@@ -39,7 +39,7 @@ from transformer_spec.properties.targets.protocols import (
     MHASpec,
     ModelSpec,
     Target,
-    masks_padding,
+    pads_left,
 )
 
 Spec = MHASpec | ModelSpec | LayerSpec | ComponentSpec
@@ -198,7 +198,7 @@ def _leading_padding(
         pad_id = getattr(owner, "pad_id", None)
         tokens = args[0] if args else None
         if (
-            not masks_padding(owner)
+            not pads_left(owner)
             or not isinstance(pad_id, Integral)
             or not isinstance(tokens, Tensor)
         ):

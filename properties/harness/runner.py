@@ -15,6 +15,7 @@ import functools
 import io
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -47,7 +48,12 @@ from transformer_spec.properties.harness.registry import (
     missing_need,
 )
 from transformer_spec.properties.harness.tolerance import DTYPE_NAMES, tolerance_for
-from transformer_spec.properties.targets.protocols import Target, Unsupported, seed_torch
+from transformer_spec.properties.targets.protocols import (
+    DeclarationWarning,
+    Target,
+    Unsupported,
+    seed_torch,
+)
 
 _EXAMPLE_LINES = ("Trying example", "Test case")
 OUTPUT_LIMIT = 4000  # characters of a target's own output kept in the report
@@ -74,6 +80,7 @@ class Result:
     traceback: str = ""  # the innermost frames of what the target raised
     output: str = ""  # what the target printed (stdout and stderr), cut at OUTPUT_LIMIT
     model_kinds: dict[str, str] = field(default_factory=dict)  # a failure's outcome per kind
+    warnings: list[str] = field(default_factory=list)  # DeclarationWarning: a meaning to renew
 
 
 OnFailure = Callable[["Result", list[Recorded], Context], None]
@@ -348,10 +355,22 @@ def _captured(result: Result) -> Iterator[None]:
     """What the target prints goes into the result (cut at OUTPUT_LIMIT characters), not
     between the run's own lines."""
     buffer = io.StringIO()
+    caught: list[warnings.WarningMessage] = []
     try:
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        with (
+            contextlib.redirect_stdout(buffer),
+            contextlib.redirect_stderr(buffer),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always", DeclarationWarning)
             yield
     finally:
+        for w in caught:  # a declaration's warning goes to the report; others, as printed
+            if issubclass(w.category, DeclarationWarning):
+                if str(w.message) not in result.warnings:
+                    result.warnings.append(str(w.message))
+            else:
+                buffer.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
         text = result.output + buffer.getvalue()
         cut = len(text) - OUTPUT_LIMIT
         result.output = text if cut <= 0 else f"{text[:OUTPUT_LIMIT]}\n... ({cut} more characters)"

@@ -126,7 +126,13 @@ def cell_summary(cell: CellReport, verbose: bool = False) -> list[str]:
     lines = [f"  {counts_text(cell)}"]
     if text := not_applicable_text(cell):
         lines.append(f"  {text}" + ("" if verbose else "; --verbose lists them"))
-    return lines
+    return lines + [f"  warning: {w}" for w in declaration_warnings([cell])]
+
+
+def declaration_warnings(cells: Sequence[CellReport]) -> list[str]:
+    """Each DeclarationWarning of the results once, in the order first met: a declaration
+    whose meaning changes in the next minor version, and what to declare instead."""
+    return list(dict.fromkeys(w for c in cells for r in c.results for w in r.warnings))
 
 
 def cell_text(cell: CellReport, verbose: bool = False) -> list[str]:
@@ -154,6 +160,8 @@ def run_summary(cells: Sequence[CellReport]) -> list[str]:
             lines.append(f"  FAIL  {r.property} in {cell_name(cell)}: {first}")
             if r.reproduce:
                 lines.append(f"{_INDENT}reproduce: {r.reproduce}")
+    if said := declaration_warnings(cells):
+        lines += ["", f"Declarations to renew ({len(said)}):", *(f"  warning: {w}" for w in said)]
     return [*lines, "", verdict(cells)]
 
 
@@ -236,6 +244,9 @@ def to_junit(cells: list[CellReport]) -> str:
             skipped=str(cell.count("not_applicable") + cell.count("known_failure")),
             time=f"{sum(r.seconds for r in cell.results):.3f}",
         )
+        props = ET.SubElement(suite, "properties")  # which checker gave these verdicts
+        ET.SubElement(props, "property", name="transformer_spec", value=__version__)
+        ET.SubElement(props, "property", name="torch", value=str(torch.__version__))
         for r in cell.results:
             case = ET.SubElement(
                 suite,

@@ -119,6 +119,7 @@ class ReferenceModel:
             built = _copy(self.model) if reused is None else reused[1]
             weakref.finalize(self, pool.give, (spec, path), self.model, built)
         self.pad_id = config.special.pad
+        self.masks_padding = True  # the reference hides <PAD> keys from every query
         self.start_id, self.end_id = config.special.start, config.special.end
         built_beyond(self, spec)
 

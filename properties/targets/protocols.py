@@ -21,6 +21,7 @@ in its own convention, and a kernel that inverts its own declared polarity fails
 """
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
@@ -334,10 +335,41 @@ def built_beyond(model: object, spec: ModelSpec) -> None:
         setattr(model, field_name, value)
 
 
+class DeclarationWarning(FutureWarning):
+    """A target relies on a declaration whose meaning changes in the next minor version: it
+    keeps its old meaning until then, and every report names the declaration to add. (The
+    runner puts each one into the result's `warnings`; the CLI prints them under the cell.)"""
+
+
 def masks_padding(model: object) -> bool:
-    """False when the model declares <PAD> an ordinary token to its decoder
-    (`masks_padding = False`); True when it says nothing."""
-    return getattr(model, "masks_padding", True) is not False
+    """False when the model declares <PAD> an ordinary token (`masks_padding = False`);
+    True when it says nothing. For an encoder (whose padding properties a pad_id has always
+    switched on); a decoder's left padding asks `pads_left`."""
+    return getattr(model, "masks_padding", None) is not False
+
+
+def pads_left(model: object) -> bool:
+    """Whether a decoder's padding properties may pad on the left: the model hides <PAD>
+    keys from every query. Its `masks_padding` when it declares one. A model that declares
+    `pad_id` and says nothing keeps the meaning a pad_id had in 0.1 for one minor version
+    (0.2): right padding only, with a DeclarationWarning; from 0.3 it will mean left padding
+    too. Without a pad_id there is no padding to place (True)."""
+    declared = getattr(model, "masks_padding", None)
+    pad_id = getattr(model, "pad_id", None)
+    if declared is None and pad_id is not None:
+        named = getattr(model, "__wrapped__", model)  # the model's own class, not a proxy's
+        warnings.warn(
+            f"{type(named).__name__} declares pad_id={pad_id!r} but not masks_padding: its "
+            "decoder is padded on the right only, as in 0.1. From 0.3 a pad_id alone will "
+            "promise that <PAD> keys are hidden from every query, and the left-padding "
+            "properties will pad on the left. Declare masks_padding = True if the model "
+            "hides <PAD> keys, masks_padding = False if it takes <PAD> as an ordinary token, "
+            "or pad_id = None if it has no padding token.",
+            DeclarationWarning,
+            stacklevel=2,
+        )
+        return False
+    return declared is not False
 
 
 class PositionedModel(Model, Protocol):

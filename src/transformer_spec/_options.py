@@ -5,6 +5,7 @@ here imports torch (a bad option is answered at once, not after seconds of impor
 import argparse
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 # The reference's dtype names (transformer_spec.reference.config.DTYPES; a test keeps them
@@ -46,12 +47,38 @@ class UsageError(Exception):
     """A bad option: the command exits 2 with this one line."""
 
 
-def targets_epilog() -> str:
+HF_EXTRA_HINT = "pip install 'transformer-spec[hf]' (or: pip install transformers)"
+
+
+def missing_extra(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the targets whose extra is installed, those whose extra is not): the Hugging Face
+    targets (hf-*, hf:CLASS) need transformers. Used on default target lists only: a target
+    named on the command line keeps its exit-2 error, which says how to install it."""
+    import importlib.util
+
+    has_hf = importlib.util.find_spec("transformers") is not None
+    needs = [n for n in names if n.startswith(("hf-", "hf:")) and not has_hf]
+    return [n for n in names if n not in needs], needs
+
+
+def skipped_line(skipped: Sequence[str]) -> str:
+    return (
+        f"skipped {len(skipped)} default target(s) whose extra is not installed: "
+        f"{', '.join(skipped)} (the hf extra: {HF_EXTRA_HINT})"
+    )
+
+
+CHECK_DEFAULT = "reference-math reference-fused"
+TABLE_DEFAULT = "every built-in target that runs on the device"
+
+
+def targets_epilog(default: str) -> str:
+    """The built-in targets, listed under a command's help, with that command's default."""
     width = max(map(len, BUILTIN_HELP))
     lines = [f"  {name:<{width}}  {what}" for name, what in BUILTIN_HELP.items()]
     return "\n".join(
         [
-            "built-in targets (default: reference-math reference-fused):",
+            f"built-in targets (default: {default}):",
             *lines,
             "  mutant:NAME" + " " * (width - 9) + "the reference with one seeded bug "
             "(`transformer-spec mutants --list`)",

@@ -7,6 +7,7 @@ import sys
 from typing import NoReturn
 
 from . import _options
+from ._figures import about
 from ._options import DEFAULT_CALL_TIMEOUT, DTYPE_NAMES
 from ._version import __version__
 
@@ -81,14 +82,17 @@ def _spec_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     spec.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+CHECK = "transformer-spec check reference-math --profile ci --dtype float32"
+
+
 def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     check = sub.add_parser(
         "check",
         help="check targets against the spec's properties",
         description="Check targets against the spec's properties, one (target, dtype) cell "
         "at a time; each result is printed as it finishes, failures again at the end. About "
-        "25 s per cell of the reference (profile ci) on a 2-core machine.",
-        epilog=_options.targets_epilog(),
+        f"{about(CHECK)} per cell of the reference (profile ci) on a 2-core machine.",
+        epilog=_options.targets_epilog(_options.CHECK_DEFAULT),
         formatter_class=_Help,
     )
     check.add_argument(
@@ -96,7 +100,7 @@ def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         nargs="*",
         metavar="TARGET",
         help="MODULE:FACTORY (looked up from the current folder too), mutant:NAME or a "
-        "built-in target (listed below; default: reference-math reference-fused)",
+        f"built-in target (listed below; default: {_options.CHECK_DEFAULT})",
     )
     _cell_options(check, profile="ci when $CI is set, else quick")
     check.add_argument(
@@ -148,8 +152,8 @@ def _mutants_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         formatter_class=_Help,
         help="check every property against the catalogue of seeded bugs (exit 1 if one survives)",
         description="Check every property against every mutant of the reference (one seeded "
-        "bug each); a block per mutant as it is done. About 3 to 4 minutes with --jobs 2 on a "
-        "2-core machine.",
+        "bug each); a block per mutant as it is done. About "
+        f"{about('transformer-spec mutants --jobs 2')} with --jobs 2 on a 2-core machine.",
     )
     mutants.add_argument(
         "names", nargs="*", metavar="NAME", help="only mutants whose name has this"
@@ -172,7 +176,8 @@ def _board_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         "sequence-to-sequence tables through hf:CLASSNAME, each in a process of its own under "
         "a memory and a time cap, and write the board: a verdict per architecture (pass, "
         "refused with the reason, real bug with its known-failures entry, or FAIL). A line "
-        "per architecture as it is done. About 25 minutes for the 238 architectures of "
+        "per architecture as it is done. About "
+        f"{about('transformer-spec board --jobs 2')} for the 238 architectures of "
         "transformers 5.23 with --jobs 2 on a 2-core machine. Exit 1 while a failure has no "
         "known-failures entry.",
     )
@@ -224,13 +229,14 @@ def _table_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         help="run every built-in target (or those named) and print the conformance table",
         description="Run every built-in target that runs on the device (or those named) "
         "against every property, a line on stderr per cell as it is done, then print the "
-        "table (markdown). About 6 minutes for --dtype float32 with --jobs 2 on a 2-core "
-        "machine.",
-        epilog=_options.targets_epilog(),
+        "table (markdown). About "
+        f"{about('transformer-spec table --dtype float32 --jobs 2')} for --dtype float32 "
+        "with --jobs 2 on a 2-core machine.",
+        epilog=_options.targets_epilog(_options.TABLE_DEFAULT),
         formatter_class=_Help,
     )
     table.add_argument(
-        "targets", nargs="*", metavar="TARGET", help="default: every built-in target"
+        "targets", nargs="*", metavar="TARGET", help=f"default: {_options.TABLE_DEFAULT}"
     )
     _cell_options(table, profile="ci")
     table.add_argument(
@@ -261,8 +267,8 @@ def _copy_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         help="train the reference on the copy task (exit 1 below 99%%)",
         description="Train the reference encoder-decoder (2 + 2 layers, d_model 64) to copy "
         "10 random symbols, printing the loss every 50 steps, then greedy-decode 1000 "
-        "held-out sequences; exit 1 below 99%% token accuracy. About 16 s alone on a 2-core "
-        "machine.",
+        "held-out sequences; exit 1 below 99%% token accuracy. About "
+        f"{about('transformer-spec copy-task')} on a 2-core machine.",
     )
     copy.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
     copy.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -56,8 +56,10 @@ from transformer_spec.properties.targets.protocols import (
     seed_torch,
 )
 
+from transformer_spec._options import HF_EXTRA_HINT
+
 PAD, START, END = 0, 1, 2
-EXTRA_HINT = "pip install 'transformer-spec[hf]' (or: pip install transformers)"
+EXTRA_HINT = HF_EXTRA_HINT
 AttnImplementation = Literal["eager", "sdpa"] | None
 LossSource = Literal["library", "logits"]
 

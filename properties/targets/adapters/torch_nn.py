@@ -359,6 +359,7 @@ class TorchTransformerModel(nn.Module):
     nn.Transformer writes around it."""
 
     pad_id = 0
+    masks_padding = True  # key_padding_mask from the <PAD> tokens, in every stack
 
     def __init__(self, spec: ModelSpec, path: str) -> None:
         super().__init__()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import _options
 from .._options import UsageError
+from .._version import __version__
 
 if TYPE_CHECKING:
     from transformer_spec.properties.harness.plan import Plan
@@ -136,7 +137,8 @@ class _InOrder:
             if dtype == plan.dtypes[0]:
                 self.progress.line("\n".join(report.header(target)))
                 self.progress.line(
-                    f"torch {torch.__version__}, device {plan.device}, profile {plan.profile}"
+                    f"transformer-spec {__version__}, torch {torch.__version__}, device "
+                    f"{plan.device}, profile {plan.profile}"
                 )
             self.progress.line(
                 report.cell_heading(target.name, str(plan.device), dtype, plan.profile, plan.seed)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import _options
 from .._options import DEFAULT_CALL_TIMEOUT, UsageError
+from .._version import __version__
 
 if TYPE_CHECKING:
     from transformer_spec.properties.harness.plan import Plan
@@ -27,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
         from transformer_spec.properties.harness.runner import PROFILES
         from transformer_spec.properties.reports import table as C
 
-        plan = _plan(args, C.all_targets())
+        defaults, skipped = _options.missing_extra(C.all_targets())
+        if skipped and not args.targets:
+            print(f"warning: {_options.skipped_line(skipped)}", file=sys.stderr)
+        plan = _plan(args, defaults)
         targets = _load_targets(plan.targets)
     except UsageError as err:
         return _usage("table", err)
@@ -130,7 +134,8 @@ def _table_header(
 
     from transformer_spec.properties.reports import table as C
 
-    versions = f"torch {torch.__version__}" + C.transformers_version()
+    versions = f"transformer-spec {__version__}, torch {torch.__version__}"
+    versions += C.transformers_version()
     command = " ".join(["transformer-spec table", *_table_words(args)])
     n_props = len(cells[0].results) if cells else 0
     header = f"`{command}`; {versions}; {len(names)} targets x {n_props} properties."
