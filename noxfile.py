@@ -218,7 +218,8 @@ def release(session: nox.Session) -> None:
     version = _version()
     target = "examples.my_kernels:my_target"
     with session.chdir(work):
-        said = session.run("transformer-spec", "--version", external=True, env=env, silent=True)
+        cli = str(venv / "bin" / "transformer-spec")  # nox looks programs up on its own PATH
+        said = session.run(cli, "--version", external=True, env=env, silent=True)
         if str(said).strip() != f"transformer-spec {version}":
             session.error(f"--version said {str(said).strip()!r}, not transformer-spec {version}")
         session.run(
