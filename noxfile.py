@@ -222,9 +222,7 @@ def release(session: nox.Session) -> None:
         said = session.run(cli, "--version", external=True, env=env, silent=True)
         if str(said).strip() != f"transformer-spec {version}":
             session.error(f"--version said {str(said).strip()!r}, not transformer-spec {version}")
-        session.run(
-            "transformer-spec", "check", target, "--profile", "quick", external=True, env=env
-        )
+        _beat(session, cli, "check", target, "--profile", "quick", env=env)
         plugin = ["--pyargs", "transformer_spec.properties", "--ts-target", target, "-q"]
         _beat(session, "pytest", *plugin, "-p", "no:cacheprovider", env=env)
         for step in workflow_steps(Path("..", "..", "..", WORKFLOW)):
