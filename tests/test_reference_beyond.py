@@ -110,6 +110,8 @@ def test_a_fully_masked_row_is_zero_on_the_fused_path_with_a_bias() -> None:
 
 
 def _config(**changes: object) -> R.TransformerConfig:
+    """Not tests/conftest.tiny_config: the mutation run copies this file beside its own
+    conftest, so it imports nothing from the project's."""
     sizes: dict[str, object] = dict(
         vocab_size=12,
         shape="decoder_only",
