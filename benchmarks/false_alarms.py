@@ -21,12 +21,13 @@ from collections import Counter
 
 import torch
 from transformer_spec.properties.harness import session
+from transformer_spec.properties.harness.errors import UsageError
 from transformer_spec.properties.harness.plan import make_plan
-from transformer_spec.properties.harness.runner import CellReport, Result
+from transformer_spec.properties.harness.profiles import DTYPE_WORDS
+from transformer_spec.properties.harness.results import CellReport, Result
 from transformer_spec.properties.reports import report
 from transformer_spec.properties.reports import table as C
-from transformer_spec.properties.targets import loading
-from transformer_spec.reference.config import DTYPES, parse_device
+from transformer_spec.properties.targets.protocols import Target
 from transformer_spec.spec import load_spec
 
 
@@ -101,58 +102,56 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seeds and --jobs: expected >= 1")
     if args.budget is not None and not args.budget > 0:
         parser.error(f"--budget {args.budget:g}: expected seconds > 0")
-    dtypes = args.dtype or list(DTYPES)
-    unknown = [d for d in dtypes if d not in DTYPES]
-    if unknown:
-        parser.error(f"--dtype {unknown[0]!r}: expected one of {list(DTYPES)}")
-    try:
-        device = parse_device(args.device, argument="--device")
-        names = args.targets or (
-            _family(full=args.family_full) if args.family or args.family_full else C.all_targets()
-        )
-        targets = {n: loading.peek(n) for n in names}
-        if args.known_failures:
-            loading.load_known_failures(args.known_failures)  # a bad file: a usage error now
-    except (ValueError, loading.UsageError) as err:
-        parser.error(str(err))
-    labels = {n: t.name for n, t in targets.items()}
-    names = [n for n in names if device.type in targets[n].conventions.devices]
+    dtypes = args.dtype or list(DTYPE_WORDS)
+    names = args.targets or (
+        _family(full=args.family_full) if args.family or args.family_full else C.all_targets()
+    )
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     start = time.perf_counter()
     cells: list[CellReport] = []
     not_run: list[str] = []
-    for seed in seeds:  # a pytest session a seed (session.run_plan), over --jobs workers
+    targets: dict[str, Target] = {}
+    for seed in seeds:  # a Plan and its pytest session a seed
         left = None if args.budget is None else args.budget - (time.perf_counter() - start)
         wanted = [f"{n} {d} seed {seed}" for n in names for d in dtypes]
         if left is not None and left <= 0:
             not_run += wanted
             continue
-        plan = make_plan(
-            names,
-            device=str(device),
-            dtypes=dtypes,
-            profile="ci",
-            seed=seed,
-            properties=args.property,
-            known_failures=args.known_failures,
-        )
+        try:
+            plan = make_plan(
+                names,
+                device=args.device,
+                dtype=dtypes,
+                profile="ci",
+                seed=seed,
+                property=args.property,
+                known_failures=args.known_failures,
+                jobs=args.jobs,
+                budget=left,
+                on_device_only=not args.targets,
+            )
+        except UsageError as err:
+            parser.error(str(err))
 
         def on_item(target: str, dtype: str, result: Result, seed: int = seed) -> None:
             if result.outcome == "fail":
                 print(f"FAIL {target} {dtype} seed {seed} {result.property}", flush=True)
 
-        done = session.run_plan(plan, labels, jobs=args.jobs, on_item=on_item, budget=left)
-        cells += done
-        ended = {(c.target, c.dtype) for c in done}
-        not_run += [
-            f"{n} {d} seed {seed}" for n in names for d in dtypes if (labels[n], d) not in ended
-        ]
+        try:
+            done = session.run(plan, session.Hooks(item=on_item))
+        except UsageError as err:
+            parser.error(str(err))
+        cells += done.cells
+        targets.update(done.targets)
+        not_run += [f"{n} {d} seed {seed}" for n, d in done.not_run]
+        names = plan.runnable()
         print(f"seed {seed} done, {time.perf_counter() - start:.0f} s", flush=True)
+    labels = {n: t.name for n, t in targets.items()}
     wall = time.perf_counter() - start
     header = (
         f"`python -m benchmarks.false_alarms {' '.join(sys.argv[1:] if argv is None else argv)}`"
         f"; torch {torch.__version__}{C.transformers_version()}; {len(names)} targets x "
-        f"{len(dtypes)} dtypes x seeds {seeds.start}..{seeds.stop - 1} on {device}; "
+        f"{len(dtypes)} dtypes x seeds {seeds.start}..{seeds.stop - 1} on {args.device}; "
         f"{len(cells)} cells, {args.jobs} worker(s), {wall:.0f} s wall."
     )
     if not_run:

@@ -18,14 +18,16 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from transformer_spec.properties.harness.registry import select
-from transformer_spec.properties.harness.runner import run_cell
+from transformer_spec.properties.checks import select
 from transformer_spec.properties.targets.builtin import (
     ReferenceAttention,
     ReferenceModel,
     reference_target,
 )
-from transformer_spec.properties.targets.protocols import ModelSpec, Target
+from transformer_spec.properties.targets.levels import ModelSpec
+from transformer_spec.properties.targets.protocols import Target
+
+from tests.cells import run_cell
 
 CPU = torch.device("cpu")
 

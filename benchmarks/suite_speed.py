@@ -14,11 +14,12 @@ import time
 from collections import defaultdict
 
 import torch
+from transformer_spec.properties.checks import load_all
 from transformer_spec.properties.harness.profiles import PROFILES
-from transformer_spec.properties.harness.registry import load_all
-from transformer_spec.properties.harness.runner import run_cell
 from transformer_spec.properties.targets.builtin import reference_target
 from transformer_spec.reference.config import DTYPES, parse_device
+
+from tests.cells import run_cell
 
 TARGETS = ("math", "fused")
 

@@ -7,12 +7,9 @@ properties that must catch it."""
 import torch
 from torch import Tensor
 from transformer_spec.properties.targets.adapters.parts import components_target
-from transformer_spec.properties.targets.protocols import (
-    ModelSpec,
-    Target,
-    built_beyond,
-    seed_torch,
-)
+from transformer_spec.properties.targets.declarations import built_beyond
+from transformer_spec.properties.targets.levels import ModelSpec, seed_torch
+from transformer_spec.properties.targets.protocols import Target
 from transformer_spec.reference.config import Positional
 
 from transformer_spec import reference as R

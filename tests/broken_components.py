@@ -9,11 +9,7 @@ import torch
 from torch import Tensor
 from transformer_spec.properties import Target
 from transformer_spec.properties.targets.builtin import ReferenceComponents
-from transformer_spec.properties.targets.protocols import (
-    Components,
-    ComponentSpec,
-    PositionalLayout,
-)
+from transformer_spec.properties.targets.levels import Components, ComponentSpec, PositionalLayout
 
 from transformer_spec import reference as R
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from transformer_spec.properties import Target
 from transformer_spec.properties.targets.builtin import ReferenceLayer, ReferenceVocabulary
-from transformer_spec.properties.targets.protocols import Layer, LayerKind, LayerSpec
+from transformer_spec.properties.targets.levels import Layer, LayerKind, LayerSpec
 
 from transformer_spec import reference as R
 

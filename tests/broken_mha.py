@@ -13,7 +13,7 @@ from torch import Tensor
 from transformer_spec.properties import Target
 from transformer_spec.properties.targets.adapters.self_attention import self_attention_target
 from transformer_spec.properties.targets.builtin import ReferenceMHA
-from transformer_spec.properties.targets.protocols import MHASpec
+from transformer_spec.properties.targets.levels import MHASpec
 
 from transformer_spec import reference as R
 

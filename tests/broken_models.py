@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from transformer_spec.properties import Target
 from transformer_spec.properties.targets.builtin import ReferenceModel
-from transformer_spec.properties.targets.protocols import Model, ModelKind, ModelSpec
+from transformer_spec.properties.targets.levels import Model, ModelKind, ModelSpec
 
 from transformer_spec import reference as R
 

@@ -17,7 +17,7 @@ from transformer_spec.properties import (
 )
 from transformer_spec.properties.checks.components import D_FF, MAX_LEN, VOCAB
 from transformer_spec.properties.targets.builtin import ReferenceComponents
-from transformer_spec.properties.targets.protocols import ComponentSpec, MHASpec
+from transformer_spec.properties.targets.levels import ComponentSpec, MHASpec
 
 from . import broken_components, broken_mha
 

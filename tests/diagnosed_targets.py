@@ -6,7 +6,7 @@ from dataclasses import replace
 from torch import Tensor
 from transformer_spec.properties import Target
 from transformer_spec.properties.targets.builtin import reference_target
-from transformer_spec.properties.targets.protocols import ModelSpec, Unsupported
+from transformer_spec.properties.targets.levels import ModelSpec, Unsupported
 
 from .broken_targets import _reference
 

@@ -25,15 +25,14 @@ from typing import Any, cast
 
 import torch
 from torch import Tensor
-from transformer_spec.properties.targets.protocols import (
+from transformer_spec.properties.targets.conventions import Conventions, ScoreScale
+from transformer_spec.properties.targets.levels import (
     ComponentSpec,
-    Conventions,
     MHASpec,
     Projections,
-    ScoreScale,
-    Target,
     Unsupported,
 )
+from transformer_spec.properties.targets.protocols import Target
 
 
 def declaring(values: dict[str, Any]) -> Conventions:

@@ -5,7 +5,8 @@ correct for a model that is never given left padding."""
 
 from torch import Tensor
 from transformer_spec.properties.targets.builtin import ReferenceModel
-from transformer_spec.properties.targets.protocols import ModelSpec, Target
+from transformer_spec.properties.targets.levels import ModelSpec
+from transformer_spec.properties.targets.protocols import Target
 
 from . import broken_models
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformer_spec.properties import Target
 from transformer_spec.properties.targets.builtin import ReferenceModel
-from transformer_spec.properties.targets.protocols import Model, ModelKind, ModelSpec
+from transformer_spec.properties.targets.levels import Model, ModelKind, ModelSpec
 
 GENERATIVE: tuple[ModelKind, ...] = ("encoder_decoder", "decoder_only")
 

@@ -5,7 +5,8 @@ import importlib.util
 
 import pytest
 import torch
-from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context
 from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 

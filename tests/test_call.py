@@ -13,10 +13,13 @@ import torch
 import transformer_spec.properties as P
 from torch import nn
 from transformer_spec.properties import Call, Conventions
-from transformer_spec.properties.harness.registry import Context, load_all
-from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.harness.results import Result
+from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
-from transformer_spec.properties.targets.protocols import DeclarationTypeError, Target
+from transformer_spec.properties.targets.declarations import DeclarationTypeError
+from transformer_spec.properties.targets.protocols import Target
 
 from transformer_spec.cli import main
 
@@ -316,7 +319,7 @@ def test_weights_declared_apart_from_the_call_are_refused() -> None:
 
 
 def test_a_padding_only_call_refuses_a_mask_that_differs_between_queries() -> None:
-    from transformer_spec.properties.targets.protocols import Unsupported
+    from transformer_spec.properties.targets.levels import Unsupported
 
     def fn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pad: object = None) -> torch.Tensor:
         return v
@@ -331,7 +334,7 @@ def test_a_padding_only_call_refuses_a_mask_that_differs_between_queries() -> No
 
 
 def test_a_decoder_layer_without_memory_padding_refuses_it_rather_than_dropping_it() -> None:
-    from transformer_spec.properties.targets.protocols import LayerSpec, Unsupported
+    from transformer_spec.properties.targets.levels import LayerSpec, Unsupported
 
     call = replace(call_targets.DECODER_CALL, memory_padding=None)
     target = P.layer_target(

@@ -14,12 +14,16 @@ import torch
 import transformer_spec.properties as P
 from torch import Tensor, nn
 from torch.nn.functional import scaled_dot_product_attention
-from transformer_spec.properties.harness.registry import Context, load_all
-from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.errors import UsageError
+from transformer_spec.properties.harness.loading import load_target
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.harness.results import Result
+from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
-from transformer_spec.properties.targets.adapters import hf
-from transformer_spec.properties.targets.loading import UsageError, load_target
-from transformer_spec.properties.targets.protocols import ModelSpec, Target, Unsupported
+from transformer_spec.properties.targets.adapters import hf, hf_model
+from transformer_spec.properties.targets.levels import ModelSpec, Unsupported
+from transformer_spec.properties.targets.protocols import Target
 
 from transformer_spec.cli import main
 
@@ -336,7 +340,7 @@ def test_without_positions_a_permutation_permutes_the_outputs(
     tokens = torch.tensor([[5, 9, 7, 11, 6]])
     perm = torch.tensor([4, 2, 0, 3, 1])
 
-    def moved(model: hf.HFModel) -> float:
+    def moved(model: hf_model.HFModel) -> float:
         if kind == "decoder_only":  # the last position attends to all: a multiset
             a = model.logits(tokens)[:, -1]
             b = model.logits(torch.cat([tokens[:, perm[perm != 4]], tokens[:, 4:]], 1))[:, -1]
@@ -348,7 +352,7 @@ def test_without_positions_a_permutation_permutes_the_outputs(
         return float((a - b).abs().max())
 
     without = moved(hf.build(class_name, _spec(kind, positional=False)))
-    monkeypatch.setattr(hf, "_remove_positions", lambda net: None)
+    monkeypatch.setattr(hf_model, "_remove_positions", lambda net: None)
     if kind == "encoder_only":  # the build sees the positions left in, and refuses
         with pytest.raises(Unsupported, match="cannot be built without positional encoding"):
             hf.build(class_name, _spec(kind, positional=False))
@@ -378,7 +382,7 @@ def test_a_decoder_whose_absolute_positions_remain_is_refused(
     """GPT-2's learned table left in: a common shift of the position ids, as left padding
     makes, changes its logits, and the build refuses, naming why. (Rotary frequencies left
     in are relative: left padding cannot show them, and Llama is built.)"""
-    monkeypatch.setattr(hf, "_remove_positions", lambda net: None)
+    monkeypatch.setattr(hf_model, "_remove_positions", lambda net: None)
     with pytest.raises(Unsupported, match="shifting every position id by 3"):
         hf.build("GPT2LMHeadModel", _spec("decoder_only", positional=False))
     hf.build("LlamaForCausalLM", _spec("decoder_only", positional=False))
@@ -386,18 +390,18 @@ def test_a_decoder_whose_absolute_positions_remain_is_refused(
 
 def test_a_model_with_no_positions_to_remove_is_refused() -> None:
     with pytest.raises(Unsupported, match="Linear: no position table"):
-        hf._remove_positions(nn.Linear(2, 2))
+        hf_model._remove_positions(nn.Linear(2, 2))
 
 
 @HF
 def test_hf_generation_uses_the_harness_generator_and_stops_at_end() -> None:
     model = hf.build("LlamaForCausalLM", _spec("decoder_only"))
-    assert isinstance(model, hf.GeneratingHFModel)
+    assert isinstance(model, hf_model.GeneratingHFModel)
     draws = [
         model.generate(None, None, 6, sample=True, generator=torch.Generator().manual_seed(3))
         for _ in range(2)
     ]
-    assert torch.equal(draws[0], draws[1]) and draws[0][0, 0] == hf.START
+    assert torch.equal(draws[0], draws[1]) and draws[0][0, 0] == hf_model.START
     greedy = model.generate(torch.tensor([[1, 5, 6]]), None, 4, sample=False, generator=None)
     assert torch.equal(greedy[:, :3], torch.tensor([[1, 5, 6]]))
 
@@ -409,7 +413,7 @@ def test_hf_builtin_names_keep_their_form() -> None:
         "Hugging Face transformers GPT2LMHeadModel (sdpa), tiny random config, no download"
     )
     model = t.model(_spec("decoder_only"))  # type: ignore[misc]
-    assert isinstance(model, hf.HFModel) and not isinstance(model, hf.GeneratingHFModel)
+    assert isinstance(model, hf_model.HFModel) and not isinstance(model, hf_model.GeneratingHFModel)
     assert model.loss_source == "library"
     assert isinstance(load_target("hf:GPT2LMHeadModel").conventions, P.Conventions)
     assert load_target("hf:T5ForConditionalGeneration").conventions.score_scale == "none"
@@ -436,9 +440,9 @@ def test_hf_incremental_decoding_runs_and_a_cache_that_forgets_fails(
     r = outcome("hf:LlamaForCausalLM", pid)
     assert r.outcome == "pass", (r.outcome, r.reason, r.message)
 
-    def forgets(self: hf.HFModel, tokens: Tensor, src: Tensor | None = None) -> Tensor:
+    def forgets(self: hf_model.HFModel, tokens: Tensor, src: Tensor | None = None) -> Tensor:
         """Broken: each step without the cache (no earlier tokens, position 0)."""
         return torch.cat([self.logits(tokens[:, t : t + 1]) for t in range(tokens.shape[1])], 1)
 
-    monkeypatch.setattr(hf.HFModel, "incremental_logits", forgets)
+    monkeypatch.setattr(hf_model.HFModel, "incremental_logits", forgets)
     assert outcome("hf:LlamaForCausalLM", pid).outcome == "fail"

@@ -2,7 +2,7 @@
 every `property` clause is checked by a property, or is listed in PENDING (the harness is
 being built clause by clause; a property that lands must take its clause off this list)."""
 
-from transformer_spec.properties.harness.registry import checked_by, load_all
+from transformer_spec.properties.checks import checked_by, load_all
 from transformer_spec.spec import load_spec
 
 PENDING: set[str] = set()

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformer_spec.properties.harness.registry import Context, load_all
-from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.harness.results import Result
+from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 from transformer_spec.properties.targets.protocols import Target
 

@@ -6,10 +6,10 @@ family over many seeds, and `--family-full` every combination."""
 
 import pytest
 import torch
-from transformer_spec.properties.harness.registry import load_all
-from transformer_spec.properties.harness.runner import run_cell
+from transformer_spec.properties.checks import load_all
 
 from tests import family
+from tests.cells import run_cell
 
 CPU = torch.device("cpu")
 DTYPES = {

@@ -128,8 +128,9 @@ def test_running_out_of_gpu_memory_releases_it(tmp_path: Path) -> None:
         return torch.empty(2**50, device="cuda")  # about a petabyte: always too much
 
     target = _faulty("exhausts-gpu", exhaust)
-    from transformer_spec.properties.harness.registry import load_all
-    from transformer_spec.properties.harness.runner import run_cell
+    from transformer_spec.properties.checks import load_all
+
+    from tests.cells import run_cell
 
     props = [load_all()[CAUSAL], load_all()[PLAIN]]
     before = torch.cuda.memory_allocated()
@@ -147,7 +148,7 @@ def test_the_cli_default_call_timeout_is_the_guards() -> None:
 def test_every_protocol_method_has_a_contract() -> None:
     """The guard checks each call against targets.CONTRACTS: a method added to a Protocol
     without a row would go unchecked, and a row without a method would be stale."""
-    from transformer_spec.properties.targets.protocols import CONTRACTS, PROTOCOL_LEVELS
+    from transformer_spec.properties.targets.contracts import CONTRACTS, PROTOCOL_LEVELS
 
     def methods(protocol: type) -> set[str]:
         names = {n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")}
@@ -171,7 +172,8 @@ def test_the_registry_and_the_kill_matrix_name_the_protocol_levels() -> None:
 
     from transformer_spec.properties.harness.registry import NEEDS
     from transformer_spec.properties.reports.kill_matrix import REACHES
-    from transformer_spec.properties.targets.protocols import LEVEL_FIELDS, PROTOCOL_LEVELS, Target
+    from transformer_spec.properties.targets.contracts import LEVEL_FIELDS, PROTOCOL_LEVELS
+    from transformer_spec.properties.targets.protocols import Target
 
     assert set(LEVEL_FIELDS) == set(PROTOCOL_LEVELS)
     assert set(LEVEL_FIELDS.values()) <= {f.name for f in fields(Target)}

@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
-from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context
 from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
-from transformer_spec.properties.targets.protocols import ModelSpec
+from transformer_spec.properties.targets.levels import ModelSpec
 
 CPU = torch.device("cpu")
 PAD, START, END, OTHER = 0, 1, 2, 3

@@ -30,14 +30,26 @@ def test_output_and_exit_code_pass_through() -> None:
     assert code == 3 and b"made it" in b"".join(out)
 
 
-def test_a_silent_command_gets_a_line_each_time_a_beat_is_due() -> None:
-    ticks = itertools.count()  # one tick per clock reading: every reading finds a beat due
+def test_a_silent_command_gets_a_line_each_time_a_beat_is_due(tmp_path: Path) -> None:
+    """The command stays silent until the clock has been read four times (it waits for a
+    file the clock makes then), so the loop sees it running at readings 1 to 3 whatever the
+    machine's speed; each reading is one tick and finds a beat due."""
+    go = tmp_path / "go"
+    ticks = itertools.count()
+
+    def clock() -> float:
+        tick = next(ticks)
+        if tick == 4:
+            go.touch()
+        return float(tick)
+
     out: list[bytes] = []
-    # Outlives the 0.5 s poll of the heartbeat's loop at least twice; nothing is timed.
-    command = [sys.executable, "-c", "import time; time.sleep(1.5)"]
-    code, longest = heartbeat.run(command, every=1.0, write=out.append, clock=lambda: next(ticks))
+    wait = f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)"
+    code, longest = heartbeat.run(
+        [sys.executable, "-c", wait], every=1.0, write=out.append, clock=clock
+    )
     text = b"".join(out).decode()
-    assert code == 0 and "... still running: python" in text
+    assert code == 0 and text.count("... still running: python") >= 3
     # A beat comes at the first poll at or after `every`, and counts as output: no gap is
     # longer than `every` plus one poll (one tick here; 8 s + 0.5 s in nox).
     assert longest <= 2.0

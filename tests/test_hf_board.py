@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformer_spec.properties.harness.known import KnownFailure
 from transformer_spec.properties.reports import board as B
-from transformer_spec.properties.targets.loading import KnownFailure
-from transformer_spec.properties.targets.protocols import ModelSpec, Unsupported
+from transformer_spec.properties.targets.levels import ModelSpec, Unsupported
 
 from transformer_spec.cli import main
 
@@ -257,10 +257,11 @@ def test_rare_tokens_are_pooled_into_groups_that_expect_enough_draws() -> None:
 def test_a_rotary_only_encoder_is_order_sensitive() -> None:
     """ModernBERT (rotary positions, Hugging Face's small initialisation) moves its logits by
     about 1e-6 when its tokens are rotated: under float32's bound, far above float64's."""
-    from transformer_spec.properties.harness.registry import Context, load_all
+    from transformer_spec.properties.checks import load_all
+    from transformer_spec.properties.harness.loading import load_target
+    from transformer_spec.properties.harness.registry import Context
     from transformer_spec.properties.harness.runner import run_property
     from transformer_spec.properties.harness.tolerance import tolerance_for
-    from transformer_spec.properties.targets.loading import load_target
 
     cpu = torch.device("cpu")
     ctx = Context(
@@ -360,7 +361,7 @@ def test_known_failures_are_written_only_for_causes_with_a_reproduction() -> Non
 def test_every_committed_known_failure_names_a_reproduction_that_exists() -> None:
     """docs/hf-known.txt turns FAIL rows into `real bug`: each entry must point at the
     stand-alone reproduction that shows the bug, and the board must name no FAIL left."""
-    from transformer_spec.properties.targets.loading import load_known_failures
+    from transformer_spec.properties.harness.known import load_known_failures
 
     entries = load_known_failures(str(ROOT / "docs" / "hf-known.txt"))
     assert len(entries) > 100

@@ -13,11 +13,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 from transformer_spec.properties import FixedModel, Target, lm_target
-from transformer_spec.properties.harness.registry import Context, load_all, missing_need
-from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context, missing_need
+from transformer_spec.properties.harness.results import Result
+from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
-from transformer_spec.properties.targets.adapters.language_model import LanguageModel
-from transformer_spec.properties.targets.protocols import ModelSpec
+from transformer_spec.properties.targets.adapters.lm_model import LanguageModel
+from transformer_spec.properties.targets.levels import ModelSpec
 from transformer_spec.reference.copy_task import train_copy_task
 
 from tests.gpt import GPT, GPTConfig, decode_one_at_a_time

@@ -1,11 +1,12 @@
 """The reference targets hand a built model out again once nothing holds it
-(builtin.ModelPool): it must come back exactly as a fresh build, whatever the last user did."""
+(model_pool.ModelPool): it must come back exactly as a fresh build, whatever the last user did."""
 
 import gc
 
 import torch
-from transformer_spec.properties.targets.builtin import ModelPool, ReferenceModel
-from transformer_spec.properties.targets.protocols import ModelSpec
+from transformer_spec.properties.targets.builtin import ReferenceModel
+from transformer_spec.properties.targets.levels import ModelSpec
+from transformer_spec.properties.targets.model_pool import ModelPool
 
 SPEC = ModelSpec(
     kind="decoder_only",

@@ -21,12 +21,14 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Conventions, Target
-from transformer_spec.properties.harness.registry import Context, select
-from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.checks import select
+from transformer_spec.properties.harness.loading import load_target
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.harness.results import Result
+from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 from transformer_spec.properties.targets.adapters.self_attention import self_attention_target
-from transformer_spec.properties.targets.loading import load_target
-from transformer_spec.properties.targets.protocols import MHASpec, Unsupported
+from transformer_spec.properties.targets.levels import MHASpec, Unsupported
 
 from transformer_spec import reference as R
 

@@ -5,11 +5,13 @@ tokens is a failure (nn.TransformerEncoder's fast path, two layers deep)."""
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
-from transformer_spec.properties.harness.registry import Context, load_all
-from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.harness.results import Result
+from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 from transformer_spec.properties.targets.builtin import ReferenceModel
-from transformer_spec.properties.targets.protocols import ModelSpec
+from transformer_spec.properties.targets.levels import ModelSpec
 
 CPU = torch.device("cpu")
 PADDING = "model.decoder_only.padding_has_no_effect"

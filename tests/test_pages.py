@@ -152,7 +152,7 @@ def test_a_filtered_page_shows_what_was_run(tmp_path: Path) -> None:
     """`--property 'masking.*'`: only the masking section is counted and its clauses shown;
     every other clause is folded into one list; no all-zero section rows, no empty column,
     no "1 cells"."""
-    from transformer_spec.properties.harness.registry import checked_by, select
+    from transformer_spec.properties.checks import checked_by, select
     from transformer_spec.spec import load_spec
 
     code, folder = _report(tmp_path, "reference-math", "masking.*")

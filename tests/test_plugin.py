@@ -60,10 +60,10 @@ def test_a_bad_dtype_stops_the_session_once() -> None:
 
 
 def test_a_bad_mutant_name_stops_the_session_once() -> None:
-    run = _pytest("--ts-mutant", "no-such-bug")
+    run = _pytest("--ts-target", "mutant:no-such-bug")
     assert run.returncode == 4
     out = run.stdout + run.stderr
-    assert len([line for line in out.splitlines() if "--ts-mutant 'no-such-bug'" in line]) == 1
+    assert len([line for line in out.splitlines() if "'mutant:no-such-bug'" in line]) == 1, out
 
 
 def test_cuda_without_a_gpu_skips_every_property_with_the_reason() -> None:

@@ -48,7 +48,7 @@ def test_readme_plug_in_example_is_the_file_in_examples() -> None:
 
 
 def test_readme_figures_are_current() -> None:
-    from transformer_spec.properties.harness.registry import load_all
+    from transformer_spec.properties.checks import load_all
     from transformer_spec.properties.targets import mutants
     from transformer_spec.spec import load_spec
 

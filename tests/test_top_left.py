@@ -4,10 +4,13 @@ four mutants of that branch that nothing killed (tools/mutation-equivalents.toml
 
 import pytest
 import torch
-from transformer_spec.properties.harness.registry import Context, load_all
-from transformer_spec.properties.harness.runner import run_cell, run_property
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 from transformer_spec.properties.targets import builtin, mutants
+
+from tests.cells import run_cell
 
 CPU = torch.device("cpu")
 ALIGNMENT = ("masking.causal_alignment_as_declared", "multihead.causal_alignment_as_declared")

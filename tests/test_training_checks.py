@@ -9,9 +9,11 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
+from transformer_spec.properties.checks import load_all
 from transformer_spec.properties.checks.gradients import derivative_agrees
-from transformer_spec.properties.harness.registry import Context, load_all
-from transformer_spec.properties.harness.runner import Result, run_property
+from transformer_spec.properties.harness.registry import Context
+from transformer_spec.properties.harness.results import Result
+from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 
 from . import broken_training, sound_training

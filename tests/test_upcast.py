@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch import Tensor
 from transformer_spec.properties import Target
-from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context
 from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 from transformer_spec.properties.targets.builtin import ReferenceModel
-from transformer_spec.properties.targets.protocols import ModelKind, ModelSpec
+from transformer_spec.properties.targets.levels import ModelKind, ModelSpec
 
 CPU = torch.device("cpu")
 KINDS: tuple[ModelKind, ...] = ("encoder_decoder", "decoder_only", "encoder_only")

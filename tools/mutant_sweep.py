@@ -9,7 +9,8 @@ Prints every pair that survives some seed in float32 or bfloat16; exits 1 if any
 import sys
 
 import torch
-from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.registry import Context
 from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 

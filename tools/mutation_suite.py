@@ -19,10 +19,11 @@ import functools
 
 import pytest
 import torch
-from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.checks import load_all
+from transformer_spec.properties.harness.loading import load_target
+from transformer_spec.properties.harness.registry import Context
 from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
-from transformer_spec.properties.targets.loading import load_target
 from transformer_spec.reference.config import DTYPES
 
 CELLS = [

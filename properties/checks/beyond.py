@@ -13,8 +13,8 @@ from transformer_spec.properties.checks.components import (
     _eps,
     _need,
     _normal,
-    _rows,
 )
+from transformer_spec.properties.checks.components_positionwise import _rows
 from transformer_spec.properties.harness.compare import check_close, max_abs
 from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
 

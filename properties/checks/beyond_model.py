@@ -13,19 +13,20 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-from transformer_spec.properties.checks import multihead as M
-from transformer_spec.properties.checks.model import (
+from transformer_spec.properties.checks import multihead_cases as M
+from transformer_spec.properties.checks.model import _incremental_check
+from transformer_spec.properties.checks.model_cases import (
     _PROBES,
     FIRST_REAL,
     MAX_LEN,
     Features,
     ModelCase,
     _depends,
-    _distinct_tokens,
-    _incremental_check,
     _tokens,
     model_cases,
 )
+from transformer_spec.properties.checks.model_dependence import _distinct_tokens
+from transformer_spec.properties.checks.multihead_formula import formula, formula_bound, scale_of
 from transformer_spec.properties.harness.compare import check_close, relative_bound
 from transformer_spec.properties.harness.registry import Check, Context, NotApplicable, prop
 from transformer_spec.properties.harness.strategies import TokenCase, causal_attends, token_cases
@@ -115,11 +116,11 @@ def grouped_query(ctx: Context) -> Check:
         causal = M.default_causal(ctx)
         attends = causal_attends(case.q_len, case.k_len, "top_left", ctx.device) if causal else None
         out = M.run(ctx, case, module, xq, xkv, causal=causal)[0]
-        scale = M.scale_of(ctx, case)
-        want = M.formula(full, xq, xkv, case.n_heads, attends=attends, scale=scale)[0]
-        naive = M.formula(full, xq, xkv, case.n_heads, ctx.dtype, attends, scale=scale)[0]
+        scale = scale_of(ctx, case)
+        want = formula(full, xq, xkv, case.n_heads, attends=attends, scale=scale)[0]
+        naive = formula(full, xq, xkv, case.n_heads, ctx.dtype, attends, scale=scale)[0]
         what = f"{n_kv} key/value heads for {case.n_heads} query heads vs repeated heads (float64)"
-        check_close(out, want, M.formula_bound(ctx, want, naive), what, xq)
+        check_close(out, want, formula_bound(ctx, want, naive), what, xq)
 
     return check
 

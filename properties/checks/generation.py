@@ -11,7 +11,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
-from transformer_spec.properties.checks.model import (
+from transformer_spec.properties.checks.model_cases import (
     ModelCase,
     _logits,
     _source,

@@ -19,7 +19,7 @@ from transformer_spec.properties.checks.gradients import (
     loss_value,
     typical_gradient,
 )
-from transformer_spec.properties.checks.model import (
+from transformer_spec.properties.checks.model_cases import (
     ModelCase,
     _logits,
     _source,

@@ -1,8 +1,14 @@
-"""The Hypothesis profiles and their defaults, light enough for the pytest plugin to read at
-start-up (no torch): every caller resolves the profile and seed the same way."""
+"""The run's defaults, light enough to read before torch is imported (the Plan, the pytest
+plugin at start-up): the Hypothesis profiles, how a profile and seed are chosen, the dtype
+names and the per-call time limit."""
 
 import os
 import random
+
+DEFAULT_CALL_TIMEOUT = 60.0  # seconds: the harness's shapes are tiny, a call takes ms
+# The reference's dtype names (reference.config.DTYPES; a test keeps them the same).
+DTYPE_WORDS = ("float64", "float32", "bfloat16", "float16")
+DEVICE_WORDS = ("cpu", "cuda")
 
 PROFILES: dict[str, dict[str, object]] = {
     "quick": {"max_examples": 10},

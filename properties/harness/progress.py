@@ -30,13 +30,19 @@ class Progress:
     """Prints lines as work finishes, and a heartbeat when the run has been quiet for
     `quiet` seconds. A context manager: the heartbeat thread runs inside the `with`."""
 
-    def __init__(self, total: int = 0, *, quiet: float = QUIET_SECONDS) -> None:
-        self.total, self.quiet, self.done = total, quiet, 0
+    def __init__(
+        self,
+        total: int = 0,
+        *,
+        quiet: float = QUIET_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total, self.quiet, self.done, self._clock = total, quiet, 0, clock
         self.running: dict[int, str] = {}
         self._finished: set[int] = set()  # a worker's late note must not revive its job
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._start = self._last = time.monotonic()
+        self._start = self._last = clock()
         self._thread = threading.Thread(target=self._beat, daemon=True)
         self._previous: Callable[[int, str], None] | None = None
         # The streams as they are now: a target's prints, captured while it runs, must not
@@ -75,18 +81,24 @@ class Progress:
         """Print a line now (stdout by default) and restart the quiet clock."""
         with self._lock:
             print(text, file=stream or self._out, flush=True)
-            self._last = time.monotonic()
+            self._last = self._clock()
 
     def heartbeat_text(self) -> str:
-        now = time.monotonic()
+        now = self._clock()
         running = "; ".join(self.running[j] for j in sorted(self.running)) or "starting"
         done = f"{self.done}/{self.total} done, " if self.total else ""
         return f"... {done}running: {running} ({now - self._start:.0f} s so far)"
 
+    def tick(self) -> None:
+        """One look at the quiet clock: a heartbeat line when nothing was printed for
+        `quiet` seconds (the thread inside the `with` looks every 0.5 s)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._last < self.quiet:
+                return
+            print(self.heartbeat_text(), file=self._err, flush=True)
+            self._last = now
+
     def _beat(self) -> None:
         while not self._stop.wait(0.5):
-            with self._lock:
-                if time.monotonic() - self._last < self.quiet:
-                    continue
-                print(self.heartbeat_text(), file=self._err, flush=True)
-                self._last = time.monotonic()
+            self.tick()

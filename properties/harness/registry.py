@@ -5,7 +5,6 @@ Hypothesis test (a @given function). It cites the clause ids it checks and names
 capabilities it needs; a target that lacks one is reported "not applicable" with the reason.
 """
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -171,26 +170,3 @@ def convention_difference(p: Property, target: Target) -> str | None:
     if not differ:
         return None
     return "; ".join(target.conventions.explanations[name] for name in differ)
-
-
-def load_all() -> dict[str, Property]:
-    """Import every property module (registration is an import side effect)."""
-    from transformer_spec.properties import checks  # noqa: F401
-
-    return REGISTRY
-
-
-def select(patterns: list[str] | None) -> list[Property]:
-    props = list(load_all().values())
-    if not patterns:
-        return props
-    return [p for p in props if any(fnmatch.fnmatchcase(p.id, pat) for pat in patterns)]
-
-
-def checked_by() -> dict[str, tuple[str, ...]]:
-    """Clause id -> ids of the properties that cite it."""
-    links: dict[str, list[str]] = {}
-    for p in load_all().values():
-        for clause in p.clauses:
-            links.setdefault(clause, []).append(p.id)
-    return {clause: tuple(ids) for clause, ids in links.items()}

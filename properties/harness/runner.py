@@ -17,9 +17,8 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import hypothesis
 import torch
@@ -27,7 +26,6 @@ from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.reporting import with_reporter
-from transformer_spec.properties.harness import progress
 from transformer_spec.properties.harness.guard import (
     DEFAULT_CALL_TIMEOUT,
     Guard,
@@ -36,9 +34,7 @@ from transformer_spec.properties.harness.guard import (
     TargetFault,
     release_memory,
 )
-from transformer_spec.properties.harness.profiles import PROFILES as PROFILES
-from transformer_spec.properties.harness.profiles import default_profile as default_profile
-from transformer_spec.properties.harness.profiles import default_seed as default_seed
+from transformer_spec.properties.harness.profiles import PROFILES
 from transformer_spec.properties.harness.registry import (
     Check,
     Context,
@@ -47,6 +43,8 @@ from transformer_spec.properties.harness.registry import (
     convention_difference,
     missing_need,
 )
+from transformer_spec.properties.harness.results import Outcome as Outcome
+from transformer_spec.properties.harness.results import Result
 from transformer_spec.properties.harness.tolerance import DTYPE_NAMES, tolerance_for
 from transformer_spec.properties.targets.protocols import (
     DeclarationWarning,
@@ -59,46 +57,8 @@ _EXAMPLE_LINES = ("Trying example", "Test case")
 OUTPUT_LIMIT = 4000  # characters of a target's own output kept in the report
 TRACEBACK_FRAMES = 6  # the innermost frames of a target's exception
 
-Outcome = Literal["pass", "fail", "not_applicable", "known_failure", "convention"]
-
-
-@dataclass
-class Result:
-    property: str
-    clauses: tuple[str, ...]
-    outcome: Outcome
-    seconds: float = 0.0
-    reason: str = ""  # not applicable / known failure / convention difference
-    message: str = ""  # the assertion that failed
-    counterexample: str = ""  # Hypothesis's shrunk example
-    reproduce: str = ""
-    tolerance_note: str = ""  # set when the target loosened this property's tolerance
-    examples: int = 0  # examples run, the failing one included (only when counted)
-    fault: str = ""  # the guard's diagnosis of a faulty target: hang, state, mutation, ...
-    refused: int = 0  # examples the library refused (Unsupported), drawn again
-    pictures: list[str] = field(default_factory=list)  # PNG files of the failing example
-    traceback: str = ""  # the innermost frames of what the target raised
-    output: str = ""  # what the target printed (stdout and stderr), cut at OUTPUT_LIMIT
-    model_kinds: dict[str, str] = field(default_factory=dict)  # a failure's outcome per kind
-    warnings: list[str] = field(default_factory=list)  # DeclarationWarning: a meaning to renew
-
-
 OnFailure = Callable[["Result", list[Recorded], Context], None]
 OnResult = Callable[["Result"], None]
-
-
-@dataclass
-class CellReport:
-    target: str
-    device: str
-    dtype: str
-    profile: str
-    seed: int
-    tolerance: dict[str, float] = field(default_factory=dict)  # the bounds used in this cell
-    results: list[Result] = field(default_factory=list)
-
-    def count(self, outcome: Outcome) -> int:
-        return sum(r.outcome == outcome for r in self.results)
 
 
 @contextlib.contextmanager
@@ -374,46 +334,3 @@ def _captured(result: Result) -> Iterator[None]:
         text = result.output + buffer.getvalue()
         cut = len(text) - OUTPUT_LIMIT
         result.output = text if cut <= 0 else f"{text[:OUTPUT_LIMIT]}\n... ({cut} more characters)"
-
-
-def run_cell(
-    target: Target,
-    properties: list[Property],
-    *,
-    device: torch.device,
-    dtype: torch.dtype,
-    profile: str,
-    seed: int,
-    reproduce_prefix: str = "",
-    call_timeout: float = DEFAULT_CALL_TIMEOUT,
-    on_failure: OnFailure | None = None,
-    on_result: OnResult | None = None,
-    job: int = 0,
-) -> CellReport:
-    """Every property in one cell. `on_result(result)` is called as each one finishes
-    (the CLI prints it then); what is running is noted for the heartbeat as job `job`."""
-    ctx = Context(target=target, device=device, dtype=dtype, tolerance=tolerance_for(dtype, device))
-    report = CellReport(
-        target=target.name,
-        device=str(device),
-        dtype=DTYPE_NAMES[dtype],
-        profile=profile,
-        seed=seed,
-        tolerance=asdict(ctx.tolerance),
-    )
-    for i, p in enumerate(properties, start=1):
-        progress.note(job, f"{target.name} {report.dtype} {p.id} ({i}/{len(properties)})")
-        cmd = f"{reproduce_prefix} --property {p.id}" if reproduce_prefix else ""
-        result = run_property(
-            p,
-            ctx,
-            profile=profile,
-            seed=seed,
-            reproduce=cmd,
-            call_timeout=call_timeout,
-            on_failure=on_failure,
-        )
-        report.results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return report

@@ -6,8 +6,8 @@ An architecture is a model type of transformers' causal-LM, masked-LM and
 sequence-to-sequence tables, checked through its first class there. Each runs in a process
 of its own, forked, under a memory cap (an address-space limit) and a time cap, so that one
 architecture's memory, hang or global state never reaches another's row. Each row is one
-item of a pytest session (`session.run_board`), spread over pytest-xdist workers and, with
-`--shard`, over machines (`transformer-spec merge` joins the shards).
+item of a Plan's pytest session (kind "board", `session.run`), spread over pytest-xdist
+workers and, with `--shard`, over machines (`transformer-spec merge` joins the shards).
 
 Verdicts:
 - `pass`: every applicable property passes (`pass, conventions` when some pass in a
@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from transformer_spec.properties.targets.loading import KnownFailure, known_reason
+from transformer_spec.properties.harness.known import KnownFailure, known_reason
 
 # What each verdict is written as in the table.
 PASS, CONVENTIONS, REFUSED, REAL_BUG, FAIL = (
@@ -80,10 +80,12 @@ def check_architecture(
 ) -> Row:
     """Every property on `row`'s class in one (cpu, dtype) cell, in this process."""
     import torch
-    from transformer_spec.properties.harness.registry import Context, load_all
+    from transformer_spec.properties.checks import load_all
+    from transformer_spec.properties.harness.errors import UsageError
+    from transformer_spec.properties.harness.loading import load_target
+    from transformer_spec.properties.harness.registry import Context
     from transformer_spec.properties.harness.runner import run_property
     from transformer_spec.properties.harness.tolerance import tolerance_for
-    from transformer_spec.properties.targets.loading import UsageError, load_target
 
     start = time.perf_counter()
     torch.set_num_threads(1)

@@ -9,15 +9,19 @@ pytest-xdist workers; a worker applies one mutant at a time.
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from transformer_spec.properties.checks import load_all
 from transformer_spec.properties.harness import progress as P
-from transformer_spec.properties.harness.registry import Context, load_all
+from transformer_spec.properties.harness import session
+from transformer_spec.properties.harness.plan import Plan
+from transformer_spec.properties.harness.registry import Context
 from transformer_spec.properties.harness.runner import run_property
 from transformer_spec.properties.harness.tolerance import tolerance_for
 from transformer_spec.properties.targets.mutants import Mutant, StaleMutant, applied
+from transformer_spec.properties.targets.protocols import Target
 
-CPU = torch.device("cpu")
 # Which adapter levels run each reference module (builtin.py wraps the reference). A property
 # whose level never runs the mutated module executes identical code and cannot fail, so the
 # run skips it; the matrix shows such cells as unreachable.
@@ -76,31 +80,40 @@ class Row:
         return not self.survived and not self.bf16_killer and not self.bf16_invisible
 
 
-def _kill(ctx: Context, pid: str, seed: int) -> int:
+def _kill(ctx: Context, pid: str, plan: Plan) -> int:
     """Examples Hypothesis needed to fail property `pid` (0: it passed or was n/a)."""
-    result = run_property(load_all()[pid], ctx, profile="ci", seed=seed, shrink=False, count=True)
+    prop = load_all()[pid]
+    result = run_property(prop, ctx, profile=plan.profile, seed=plan.seed, shrink=False, count=True)
     return max(result.examples, 1) if result.outcome == "fail" else 0
 
 
-def run_mutant(mutant: Mutant, properties: list[str], seed: int = 0, job: int = 0) -> Row:
-    """One row; what it runs is noted for the heartbeat as job `job`."""
+def _context(target: Target, plan: Plan, dtype: str) -> Context:
+    device, torch_dtype = torch.device(plan.device), getattr(torch, dtype)
+    return Context(target, device, torch_dtype, tolerance_for(torch_dtype, device))
+
+
+def run_mutant(mutant: Mutant, properties: list[str], plan: Plan, job: int = 0) -> Row:
+    """One row, in the plan's device, profile and seed: every property that can reach the
+    mutant in the plan's first dtype, then its killers in the second until one kills. What
+    it runs is noted for the heartbeat as job `job`."""
     row = Row(mutant.name, mutant.bug, bf16_invisible=mutant.bf16_invisible)
     t0 = time.perf_counter()
+    first, *second = plan.dtypes
     try:
         with applied(mutant) as builtin:
             target = builtin.reference_target("math")
-            f32 = Context(target, CPU, torch.float32, tolerance_for(torch.float32, CPU))
+            ctx = _context(target, plan, first)
             reached = [p for p in properties if reachable(mutant, p)]
             for i, pid in enumerate(reached, start=1):
                 P.note(job, f"{mutant.name}: {pid} ({i}/{len(reached)})")
-                n = _kill(f32, pid, seed)
+                n = _kill(ctx, pid, plan)
                 if n:
                     row.kills[pid] = n
-            if row.kills and not mutant.bf16_invisible:
-                bf16 = Context(target, CPU, torch.bfloat16, tolerance_for(torch.bfloat16, CPU))
+            if row.kills and second and not mutant.bf16_invisible:
+                ctx = _context(target, plan, second[0])
                 for pid in row.kills:
-                    P.note(job, f"{mutant.name}: {pid} in bfloat16")
-                    n = _kill(bf16, pid, seed)
+                    P.note(job, f"{mutant.name}: {pid} in {second[0]}")
+                    n = _kill(ctx, pid, plan)
                     if n:
                         row.bf16_killer, row.bf16_examples = pid, n
                         break
@@ -110,30 +123,26 @@ def run_mutant(mutant: Mutant, properties: list[str], seed: int = 0, job: int = 
     return row
 
 
-def run_all(
-    mutants: list[Mutant],
-    properties: list[str],
-    jobs: int,
-    seed: int = 0,
-    progress: P.Progress | None = None,
-) -> list[Row]:
-    """Rows in catalogue order, as one pytest session (an item per mutant) over `jobs`
-    pytest-xdist workers. With `progress`, each row is printed as soon as it is done."""
-    from transformer_spec.properties.harness.session import run_mutants
-
+def run_all(mutants: list[Mutant], plan: Plan, progress: P.Progress | None = None) -> list[Row]:
+    """Rows in catalogue order, as one session of the mutants plan (an item per mutant).
+    With `progress`, each row is printed as soon as it is done."""
     index = {m.name: i for i, m in enumerate(mutants)}
 
     def on_start(name: str) -> None:
         if progress is not None:
-            progress.note(index[name], f"{name} (every property in float32)")
+            progress.note(index[name], f"{name} (every property in {plan.dtypes[0]})")
 
-    def on_row(row: Row) -> None:
+    def on_row(data: dict[str, Any]) -> None:
         if progress is not None:
-            progress.finished(index[row.mutant])
-            progress.line("\n".join(row_lines(row)))
+            progress.finished(index[data["name"]])
+            progress.line("\n".join(row_lines(_row(data))))
 
-    names = list(index)
-    return run_mutants(names, properties, jobs=jobs, seed=seed, on_row=on_row, on_start=on_start)
+    done = session.run(plan, session.Hooks(row=on_row, start=on_start))
+    return [_row(data) for data in done.rows]
+
+
+def _row(data: dict[str, Any]) -> Row:
+    return Row(**{k: v for k, v in data.items() if k != "name"})
 
 
 def uncaught_properties(rows: list[Row], properties: list[str]) -> list[str]:
@@ -175,20 +184,14 @@ def summary_lines(rows: list[Row], properties: list[str]) -> list[str]:
     return out
 
 
-def render_text(rows: list[Row], properties: list[str]) -> str:
-    """Every row, then how many mutants each property catches."""
-    return "\n".join(
-        [line for row in rows for line in row_lines(row)] + summary_lines(rows, properties)
-    )
-
-
 def render_markdown(rows: list[Row], properties: list[str], header: str) -> str:
     lines = [
         "# Kill matrix",
         "",
         header,
         "",
-        "Each mutant is one textual change to the reference (`properties/targets/mutants.py`). A "
+        "Each mutant is one textual change to the reference (`properties/targets/"
+        "mutants_notes.py` and `mutants_beyond.py`). A "
         "cell lists the properties that fail on it under the `ci` profile (seed 0) and, in "
         "brackets, how many examples Hypothesis ran up to the failing one. Properties at "
         "an adapter level that never runs the mutated module are not run (they would run "

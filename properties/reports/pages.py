@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from transformer_spec.properties.harness.runner import CellReport, Outcome, Result
+from transformer_spec.properties.harness.results import CellReport, Outcome, Result
 from transformer_spec.properties.reports.report import count
 from transformer_spec.properties.targets.protocols import Target
 from transformer_spec.spec import Clause, Spec

@@ -23,7 +23,7 @@ from transformer_spec.properties.harness.registry import Context
 from transformer_spec.properties.targets.protocols import Conventions
 
 if TYPE_CHECKING:
-    from transformer_spec.properties.harness.runner import Result
+    from transformer_spec.properties.harness.results import Result
 
 PICTURES_HINT = "pip install 'transformer-spec[pictures]' (or: pip install matplotlib)"
 _ANNOTATE = 8  # matrices up to this many rows and columns get their values written in

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 from transformer_spec.properties.harness.registry import Property
-from transformer_spec.properties.harness.runner import CellReport, Result
+from transformer_spec.properties.harness.results import CellReport, Result
 from transformer_spec.properties.targets.protocols import Target
 
 from transformer_spec import __version__
@@ -133,15 +133,6 @@ def declaration_warnings(cells: Sequence[CellReport]) -> list[str]:
     """Each DeclarationWarning of the results once, in the order first met: a declaration
     whose meaning changes in the next minor version, and what to declare instead."""
     return list(dict.fromkeys(w for c in cells for r in c.results for w in r.warnings))
-
-
-def cell_text(cell: CellReport, verbose: bool = False) -> list[str]:
-    """A whole cell at once: its heading, its results and its summary."""
-    width = max((len(r.property) for r in cell.results), default=0)
-    lines = [cell_heading(cell.target, cell.device, cell.dtype, cell.profile, cell.seed)]
-    for r in cell.results:
-        lines += result_lines(r, width, verbose)
-    return lines + cell_summary(cell, verbose)
 
 
 def cell_name(cell: CellReport) -> str:

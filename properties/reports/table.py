@@ -2,7 +2,7 @@
 with outcome pass / FAIL / n/a / conv (a pass in the target's declared convention, which
 differs from the reference's) / known (a failure with a written reason).
 
-The cells run as items of one pytest session (session.run_plan, `transformer-spec table`);
+The cells run as items of one Plan's pytest session (session.run, `transformer-spec table`);
 this module renders and merges their reports.
 """
 
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transformer_spec.properties.harness.runner import PROFILES, CellReport, Result
+from transformer_spec.properties.harness.profiles import PROFILES
+from transformer_spec.properties.harness.results import CellReport, Result
 from transformer_spec.properties.targets.adapters import THIRD_PARTY
 from transformer_spec.properties.targets.builtin import BUILTIN_TARGETS
 

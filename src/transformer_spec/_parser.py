@@ -6,9 +6,10 @@ import os
 import sys
 from typing import NoReturn
 
+from transformer_spec.properties.harness.plan import add_options
+
 from . import _options
 from ._figures import about
-from ._options import DEFAULT_CALL_TIMEOUT, DTYPE_NAMES
 from ._version import __version__
 
 
@@ -29,41 +30,13 @@ class _Help(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
-_DTYPE_HELP = f"{', '.join(DTYPE_NAMES)} or all (repeatable; default float32)"
 _CORES = os.cpu_count() or 1
 
 
-def _cell_options(parser: argparse.ArgumentParser, *, profile: str) -> None:
-    """The options that describe a run (transformer_spec.properties.harness.plan.Plan), the same for
-    `check` and `table`; only the profile's default differs, as `profile` says."""
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--dtype", action="append", metavar="DTYPE", help=_DTYPE_HELP)
-    parser.add_argument(
-        "--profile",
-        choices=["quick", "ci", "thorough"],
-        help=f"10, 25 or 200 examples per property (default: {profile})",
-    )
-    parser.add_argument(
-        "--seed", type=int, help="Hypothesis seed (default: 0 under the ci profile, else random)"
-    )
-    parser.add_argument(
-        "--property",
-        action="append",
-        metavar="PATTERN",
-        help="only properties matching this id or glob (repeatable; check --list shows them)",
-    )
-    parser.add_argument(
-        "--call-timeout",
-        type=float,
-        default=DEFAULT_CALL_TIMEOUT,
-        metavar="SECONDS",
-        help=f"per-call time limit on the target (default {DEFAULT_CALL_TIMEOUT:g}; 0: none)",
-    )
-    parser.add_argument(
-        "--known-failures",
-        metavar="FILE",
-        help="PROPERTY or TARGET/PROPERTY pattern per line, then the written reason",
-    )
+def _cell_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """The options that describe a run, declared once for the CLI and the pytest plugin
+    (transformer_spec.properties.harness.plan.OPTIONS)."""
+    add_options(parser.add_argument, "--", command)
 
 
 def _spec_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
@@ -102,14 +75,7 @@ def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         help="MODULE:FACTORY (looked up from the current folder too), mutant:NAME or a "
         f"built-in target (listed below; default: {_options.CHECK_DEFAULT})",
     )
-    _cell_options(check, profile="ci when $CI is set, else quick")
-    check.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="worker processes: above 1, the properties run as one pytest session spread over "
-        "them by pytest-xdist (default 1: this process)",
-    )
+    _cell_options(check, "check")
     check.add_argument(
         "--list",
         action="store_true",
@@ -139,11 +105,6 @@ def _check_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     check.add_argument(
         "--markdown", metavar="PATH", help="write a short markdown summary here (CI job summary)"
     )
-    check.add_argument(
-        "--pictures",
-        metavar="DIR",
-        help="draw failing examples as PNG files here (default with --html: beside the page)",
-    )
 
 
 def _mutants_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
@@ -158,9 +119,7 @@ def _mutants_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     mutants.add_argument(
         "names", nargs="*", metavar="NAME", help="only mutants whose name has this"
     )
-    mutants.add_argument(
-        "--jobs", type=int, default=_CORES, help=f"worker processes (default: cores, {_CORES})"
-    )
+    _cell_options(mutants, "mutants")
     mutants.add_argument(
         "--markdown", metavar="PATH", help="also write the kill matrix as markdown here"
     )
@@ -182,32 +141,7 @@ def _board_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         "known-failures entry.",
     )
     board.add_argument("names", nargs="*", metavar="ARCH", help="only these model types or classes")
-    board.add_argument(
-        "--dtype", action="append", metavar="DTYPE", help="one dtype (default float32)"
-    )
-    board.add_argument(
-        "--profile",
-        choices=["quick", "ci", "thorough"],
-        default="quick",
-        help="10, 25 or 200 examples per property (default: quick)",
-    )
-    board.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
-    board.add_argument(
-        "--property",
-        action="append",
-        metavar="PATTERN",
-        help="only properties matching this id or glob (repeatable)",
-    )
-    board.add_argument(
-        "--known-failures",
-        metavar="FILE",
-        help="hf:CLASS/PROPERTY (hf:CLASS/build: a class the library cannot build) per line, "
-        "then the written reason (docs/hf-known.txt)",
-    )
-    board.add_argument(
-        "--jobs", type=int, default=_CORES, help=f"worker processes (default: cores, {_CORES})"
-    )
-    board.add_argument("--shard", metavar="I/N", help="only every N-th architecture from the I-th")
+    _cell_options(board, "board")
     board.add_argument(
         "--memory-cap", type=float, default=4.0, metavar="GB", help="per architecture (default 4)"
     )
@@ -238,25 +172,10 @@ def _table_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     table.add_argument(
         "targets", nargs="*", metavar="TARGET", help=f"default: {_options.TABLE_DEFAULT}"
     )
-    _cell_options(table, profile="ci")
-    table.add_argument(
-        "--jobs", type=int, default=_CORES, help=f"worker processes (default: cores, {_CORES})"
-    )
-    table.add_argument(
-        "--shard",
-        metavar="I/N",
-        help="run only the I-th of N equal shares of the cells (1 <= I <= N), e.g. one CI job "
-        "each; `transformer-spec merge` joins their --json reports into one table",
-    )
+    _cell_options(table, "table")
     table.add_argument("--markdown", metavar="PATH", help="also write the table here")
     table.add_argument(
         "--json", metavar="PATH", help="also write every cell's results as JSON here"
-    )
-    table.add_argument(
-        "--budget",
-        type=float,
-        metavar="SECONDS",
-        help="start no cell after this many seconds; the table names the cells not run",
     )
 
 
@@ -287,11 +206,7 @@ def _merge_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     merge.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports (--json)")
     merge.add_argument("--markdown", metavar="PATH", help="also write the table here")
     merge.add_argument("--json", metavar="PATH", help="also write the merged report here")
-    merge.add_argument(
-        "--known-failures",
-        metavar="FILE",
-        help="boards only: judge the rows again with these known failures (as board's)",
-    )
+    _cell_options(merge, "merge")  # --known-failures: boards are judged again
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._options import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
+from transformer_spec.properties.harness.profiles import (
+    DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT,
+)
+
 from ._parser import build_parser
 from .commands import board, check, copy_task, merge, mutants, spec, table
 

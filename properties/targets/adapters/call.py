@@ -21,7 +21,8 @@ from typing import Literal, get_args
 
 import torch
 from torch import Tensor
-from transformer_spec.properties.targets.protocols import MaskPolarity, Unsupported
+from transformer_spec.properties.targets.conventions import MaskPolarity
+from transformer_spec.properties.targets.levels import Unsupported
 
 Arg = int | str | None  # a position, a keyword, or not passed
 Where = int | str | None  # where a result sits: the result itself, an index, a key, a path

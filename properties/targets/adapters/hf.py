@@ -15,8 +15,8 @@ library's complaint), never failed and never silently resized.
 HF's `attention_mask` is 1 where a token is real; the adapters derive it from <PAD> (id 0),
 as a user does. Special ids follow the harness: <PAD> 0, <START> 1 (bos and decoder start),
 <END> 2. Dropout is off. A model built "without positional encoding" has its position
-information removed wherever it keeps it (`_remove_positions`), and is refused where it
-still sees positions (`_check_positions_gone`) or has none to remove.
+information removed wherever it keeps it (`hf_model._remove_positions`), and is refused
+where it still sees positions (`hf_positions._check_positions_gone`) or has none to remove.
 Incremental decoding goes through HF's `past_key_values`. `hf_target` models generate with
 the harness's own loop (greedy, or sampling with the harness's generator: HF's sampler draws
 from the global RNG) and compute their training loss as the cross-entropy of their own
@@ -33,41 +33,37 @@ cache is checked by `incremental_logits`).
 The built-in `hf-gpt2`, `hf-gpt2-eager`, `hf-bert` and `hf-bart` targets are instances.
 """
 
-import copy
 import functools
 import importlib
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from transformer_spec.properties.targets.adapters import hf_config
-from transformer_spec.properties.targets.adapters.language_model import generate_tokens
-from transformer_spec.properties.targets.protocols import (
-    Conventions,
-    ModelKind,
-    ModelSpec,
-    Target,
-    Unsupported,
-    built_beyond,
-    seed_torch,
+from transformer_spec.properties.targets.adapters.hf_model import (
+    START,
+    GeneratingHFModel,
+    HFModel,
+    LossSource,
 )
+from transformer_spec.properties.targets.adapters.hf_positions import (
+    _check_positions_gone,
+    _check_relative,
+    _position_offset,
+)
+from transformer_spec.properties.targets.conventions import Conventions
+from transformer_spec.properties.targets.declarations import built_beyond
+from transformer_spec.properties.targets.levels import ModelKind, ModelSpec, Unsupported, seed_torch
+from transformer_spec.properties.targets.protocols import Target
 
-from transformer_spec._options import HF_EXTRA_HINT
+from transformer_spec._extras import HF_EXTRA_HINT
 
-PAD, START, END = 0, 1, 2
 EXTRA_HINT = HF_EXTRA_HINT
 AttnImplementation = Literal["eager", "sdpa"] | None
-LossSource = Literal["library", "logits"]
 
-# Position tables (nn.Embedding) by attribute name, and T5's relative attention bias.
-_POSITION_TABLES = ("wpe", "embed_positions", "position_embeddings", "relative_attention_bias")
-# What a module holding positions is called: a table (learned or sinusoidal, parameter or
-# buffer) is zeroed wherever it sits.
-_POSITIONAL_NAME = re.compile(r"wpe|.*pos(ition)?.*|relative_attention_bias")
 # A tiny model has thousands of parameters; one with more than this kept a default size.
 _MOST_PARAMETERS = 20_000_000
 # transformers' task tables, in the order a class is looked up (BART is in the masked-LM
@@ -154,351 +150,6 @@ def model_kind(class_name: str) -> ModelKind:
         "(e.g. LlamaForCausalLM, GPT2LMHeadModel), masked LMs (e.g. BertForMaskedLM) and "
         f"sequence-to-sequence LMs (e.g. T5ForConditionalGeneration){hint}"
     )
-
-
-class HFModel:
-    """One transformers model behind the harness's Model protocol; `net` is the module."""
-
-    pad_id, start_id, end_id = PAD, START, END
-
-    def __init__(self, net: Any, spec: ModelSpec, *, loss: LossSource = "library") -> None:
-        if not spec.positional:
-            _remove_positions(net)
-        self.net = net.to(device=spec.device, dtype=spec.dtype).eval()
-        self.kind: ModelKind = spec.kind
-        self.loss_source = loss
-        # A model whose forward takes no attention mask (FNet) cannot hide <PAD>.
-        self.masks_padding = "attention_mask" in inspect.signature(net.forward).parameters
-
-    def _forward(self, tokens: Tensor, src: Tensor | None, **kw: Any) -> Any:
-        mask = (tokens != PAD).long()
-        if self.kind == "encoder_decoder":
-            assert src is not None, "an encoder-decoder model needs src"
-            return self.net(
-                input_ids=src,
-                attention_mask=(src != PAD).long(),
-                decoder_input_ids=tokens,
-                decoder_attention_mask=mask,
-                **kw,
-            )
-        return self.net(input_ids=tokens, attention_mask=mask, **kw)
-
-    @torch.no_grad()
-    def logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
-        out: Tensor = self._forward(tokens, src).logits
-        return out
-
-    @torch.no_grad()
-    def logits_at(self, tokens: Tensor, start: int) -> Tensor | None:
-        """A decoder's logits with position ids start .. start + t - 1; None for other kinds
-        or a forward that takes no position ids."""
-        if self.kind != "decoder_only" or "position_ids" not in self._parameters:
-            return None
-        t = tokens.shape[1]
-        ids = torch.arange(start, start + t, device=tokens.device)[None].expand(len(tokens), t)
-        out: Tensor = self._forward(tokens, None, position_ids=ids).logits
-        return out
-
-    @property
-    def _parameters(self) -> set[str]:
-        return set(inspect.signature(self.net.forward).parameters)
-
-    @torch.no_grad()
-    def incremental_logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor | None:
-        """One token at a time through HF's past_key_values (use_cache=True); None for an
-        encoder or a class that returns no cache."""
-        if self.kind == "encoder_only":
-            return None
-        past, steps = None, []
-        for t in range(tokens.shape[1]):
-            kw: dict[str, Any] = {"past_key_values": past, "use_cache": True}
-            if self.kind == "encoder_decoder":
-                assert src is not None
-                out = self.net(
-                    input_ids=src,
-                    attention_mask=(src != PAD).long(),
-                    decoder_input_ids=tokens[:, t : t + 1].contiguous(),
-                    **kw,
-                )
-            else:
-                mask = (tokens[:, : t + 1] != PAD).long()
-                out = self.net(
-                    input_ids=tokens[:, t : t + 1].contiguous(), attention_mask=mask, **kw
-                )
-            past = getattr(out, "past_key_values", None)
-            if past is None:
-                return None
-            steps.append(out.logits)
-        return torch.cat(steps, dim=1)
-
-    def loss(self, tokens: Tensor, src: Tensor | None = None) -> Tensor:
-        """The mean cross-entropy of predicting tokens[:, 1:] from tokens[:, :-1], labels
-        equal to <PAD> left out: HF's own (`labels=`, ignore index -100) with loss="library",
-        else computed from the model's logits in their dtype."""
-        if self.loss_source == "logits":
-            inputs, labels = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
-            with torch.enable_grad():  # no cache, as in training (RWKV updates its in place)
-                logits = self._forward(inputs, src, use_cache=False).logits
-                return nn.functional.cross_entropy(
-                    logits.flatten(0, 1), labels.flatten(), ignore_index=PAD
-                )
-        if self.kind == "encoder_decoder":
-            assert src is not None
-            inputs, labels = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
-            out = self.net(
-                input_ids=src,
-                attention_mask=(src != PAD).long(),
-                decoder_input_ids=inputs,
-                decoder_attention_mask=(inputs != PAD).long(),
-                labels=labels.masked_fill(labels == PAD, -100),
-            )
-        else:
-            labels = tokens.masked_fill(tokens == PAD, -100)
-            out = self.net(input_ids=tokens, attention_mask=(tokens != PAD).long(), labels=labels)
-        loss: Tensor = out.loss
-        return loss
-
-    def parameters(self) -> dict[str, Tensor]:
-        return dict(self.net.named_parameters())
-
-    def embedding_parameter(self) -> Tensor:
-        """The embedding of the target tokens: an encoder-decoder model's decoder may have
-        its own (T5Gemma, FSMT), and the training properties feed it the target."""
-        weight: Tensor = self.net.get_input_embeddings().weight
-        if self.kind == "encoder_decoder" and hasattr(self.net, "get_decoder"):
-            decoder = self.net.get_decoder()
-            embed = getattr(decoder, "embed_tokens", None)
-            if embed is None and hasattr(decoder, "get_input_embeddings"):
-                embed = decoder.get_input_embeddings()
-            if isinstance(embed, nn.Embedding) and embed.weight.shape == weight.shape:
-                return embed.weight
-        return weight
-
-    def load_pretrained_embedding(self, matrix: Tensor, *, freeze: bool) -> None:
-        weight = self.embedding_parameter()
-        with torch.no_grad():
-            weight.copy_(matrix)
-        weight.requires_grad_(not freeze)
-
-
-class GeneratingHFModel(HFModel):
-    """An HFModel that generates with the harness's loop (HF's sampler would draw from the
-    global RNG, not the harness's generator)."""
-
-    @torch.no_grad()
-    def generate(
-        self,
-        prompt: Tensor | None,
-        src: Tensor | None,
-        max_new_tokens: int,
-        *,
-        sample: bool,
-        generator: torch.Generator | None,
-    ) -> Tensor:
-        """Full passes over the growing sequence; after a sequence's <END>, <PAD>."""
-        return generate_tokens(
-            self.logits,
-            prompt,
-            src,
-            max_new_tokens,
-            sample=sample,
-            generator=generator,
-            ids=(START, END, PAD),
-            device=self.net.device if src is None else src.device,
-        )
-
-
-def _remove_positions(net: nn.Module) -> None:
-    """Zero every position table, rotary frequency and relative bias; Unsupported if none.
-
-    Found by what holds them, not by one name: any buffer whose name holds `inv_freq` (per
-    layer type too: `local_inv_freq`), and every floating table of a module named for
-    positions (`wpe`, `embed_positions`, `position_embeddings`, `pos_emb`, ...) or T5's
-    relative bias, parameter or buffer, learned or sinusoidal."""
-    found = []
-    with torch.no_grad():
-        for name, module in net.named_modules():
-            last = name.rpartition(".")[2]
-            tables = _POSITIONAL_NAME.fullmatch(last) is not None
-            own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
-            for key, t in own:
-                if not t.is_floating_point():
-                    continue
-                if "inv_freq" in key or (tables and t.dim() >= 1):
-                    t.zero_()  # a zero angle makes each rotation the identity
-                    found.append(f"{name}.{key}")
-    if not found:
-        raise Unsupported(
-            f"{type(net).__name__}: no position table, rotary frequencies or relative bias "
-            "found to remove, so it cannot be built without positional encoding",
-            always=True,
-        )
-
-
-def _check_relative(net: Any, class_name: str) -> None:
-    """Unsupported unless the model's positions are relative only: rotary frequencies (an
-    `inv_freq` buffer) or ALiBi (an `alibi` switch or module), and no absolute table."""
-    tables = [
-        name
-        for name, module in net.named_modules()
-        if _POSITIONAL_NAME.fullmatch(name.rpartition(".")[2])
-        and any(p.dim() == 2 for p in module.parameters(recurse=False))
-    ]
-    if tables:
-        raise Unsupported(f"{class_name}: absolute position table {tables[0]}", always=True)
-    rotary = any("inv_freq" in name for name, _ in net.named_buffers())
-    alibi = (
-        getattr(net.config, "alibi", False) is True
-        or any("alibi" in name for name, _ in net.named_modules())
-        or net.config.model_type in ("bloom", "mpt")
-    )
-    width = _rotary_width(net.config)
-    if rotary and width is not None and (not width.is_integer() or int(width) % 2):
-        raise Unsupported(
-            f"{class_name}: at this size its rotary width is {width:g} channel(s), not even: "
-            "the last channel has no partner, so it cannot turn by relative positions only"
-        )
-    try:
-        beyond = rotary and _positions_beyond_rotary(net)
-        unused = rotary and not alibi and _rotary_unused(net)
-    except Exception as err:
-        if next(net.parameters()).dtype != torch.float32:
-            return  # as _probe does: a dtype the library cannot run is the properties' to fail
-        raise Unsupported(
-            f"{class_name}: cannot be called with position ids alone ({hf_config.first_line(err)})",
-            always=True,
-        ) from None
-    if beyond:
-        raise Unsupported(
-            f"{class_name}: with its rotary frequencies zeroed, shifting the position ids "
-            "still changes its logits: it reads positions for more than rotary angles (a "
-            "recurrence that restarts at position 0, say)",
-            always=True,
-        )
-    if unused:
-        raise Unsupported(
-            f"{class_name}: its layers as built at this size apply no rotary positions (its "
-            "logits do not move when every rotary frequency is zeroed): a full-attention "
-            "layer without positions, as in Cohere 2 and EXAONE 4, sees no order to check",
-            always=False,
-        )
-    if not (rotary or alibi):
-        raise Unsupported(
-            f"{class_name}: neither rotary frequencies nor ALiBi found (its positions are "
-            "not known to be relative only)",
-            always=True,
-        )
-
-
-@torch.no_grad()
-def _positions_beyond_rotary(net: Any) -> bool:
-    """Whether the logits move under shifted position ids once every rotary frequency is
-    zero (RecurrentGemma resets its recurrence where the position id is 0)."""
-    if "position_ids" not in inspect.signature(net.forward).parameters:
-        return False
-    frequencies = [b for name, b in net.named_buffers() if "inv_freq" in name]
-    kept = [b.clone() for b in frequencies]
-    try:
-        for b in frequencies:
-            b.zero_()
-        tokens = torch.tensor([[START, 5, 6, 7]], device=next(net.parameters()).device)
-        a = net(input_ids=tokens, position_ids=torch.arange(4, device=tokens.device)[None])
-        b = net(input_ids=tokens, position_ids=torch.arange(3, 7, device=tokens.device)[None])
-        return not torch.allclose(a.logits, b.logits, rtol=1e-4, atol=1e-6)
-    finally:
-        for buffer, value in zip(frequencies, kept, strict=True):
-            buffer.copy_(value)
-
-
-@torch.no_grad()
-def _rotary_unused(net: Any) -> bool:
-    """Whether the logits stay bit for bit the same with every rotary frequency zeroed: the
-    frequencies are there, but the layers built apply none (hybrids whose full-attention
-    layers take no positions). Decided on a float32 copy when the model is 16-bit, where a
-    small rotary effect at Hugging Face's initialisation may round away."""
-    if next(net.parameters()).dtype in (torch.float16, torch.bfloat16):
-        net = copy.deepcopy(net).float()
-    frequencies = [b for name, b in net.named_buffers() if "inv_freq" in name]
-    kept = [b.clone() for b in frequencies]
-    tokens = torch.tensor([[START, 5, 6, 7, 8, 9]], device=next(net.parameters()).device)
-    try:
-        a = net(input_ids=tokens).logits
-        for b in frequencies:
-            b.zero_()
-        return bool(torch.equal(a, net(input_ids=tokens).logits))
-    finally:
-        for buffer, value in zip(frequencies, kept, strict=True):
-            buffer.copy_(value)
-
-
-def _rotary_width(config: Any) -> float | None:
-    """head_dim x partial_rotary_factor, where the config says both (StableLM: 0.25)."""
-    params = getattr(config, "rope_parameters", None) or {}
-    factor = params.get("partial_rotary_factor") if isinstance(params, dict) else None
-    factor = getattr(config, "partial_rotary_factor", None) if factor is None else factor
-    if not isinstance(factor, float | int) or factor == 1:
-        return None
-    heads = getattr(config, "num_attention_heads", None)
-    head_dim = getattr(config, "head_dim", None) or (
-        config.hidden_size // heads if isinstance(heads, int) and heads else None
-    )
-    if not isinstance(head_dim, int):
-        return None
-    return float(head_dim * factor)
-
-
-def _check_positions_gone(net: Any, kind: ModelKind, device: torch.device) -> None:
-    """Unsupported when the model still sees positions after _remove_positions.
-
-    An encoder must give identical tokens identical logits at every position, and must not
-    mix neighbouring tokens with a convolution over the sequence: ConvBERT's span
-    convolution, Nystromformer's convolution of the values and FNet's Fourier transform
-    know the order of the tokens with no table to remove. A decoder's logits must not
-    change when every position id is shifted alike, as left padding shifts them: absolute
-    positions are what left padding would show. (Relative ones, rotary frequencies kept
-    somewhere else, are blind to a common shift; and no reordering test can tell them from a
-    decoder without positions: from its second layer on, a causal decoder without any
-    position already sees the order of its tokens, through what each one saw before it.)"""
-    name = type(net).__name__
-    if kind == "encoder_only":
-        _no_sequence_convolution(net)
-        same = torch.full((1, 6), 5, device=device)
-        with torch.no_grad():
-            out = net(input_ids=same).logits
-        if not torch.allclose(out, out[:, :1].expand_as(out), rtol=1e-3, atol=_atol(out)):
-            raise Unsupported(
-                f"{name}: with its position tables and rotary frequencies zeroed, identical "
-                "tokens still get different logits at different positions (its token mixing "
-                "knows their order), so it cannot be built without positional encoding",
-                always=True,
-            )
-    if kind == "decoder_only" and "position_ids" in inspect.signature(net.forward).parameters:
-        tokens = torch.tensor([[5, 7, 6, 9]], device=device)
-        with torch.no_grad():
-            a = net(input_ids=tokens).logits
-            b = net(input_ids=tokens, position_ids=torch.arange(3, 7, device=device)[None])
-        if not torch.allclose(a, b.logits, rtol=1e-3, atol=_atol(a)):
-            raise Unsupported(
-                f"{name}: positions remain after its position tables and rotary frequencies "
-                "were zeroed (shifting every position id by 3, as left padding does, changes "
-                "its logits), so it cannot be built without positional encoding",
-                always=True,
-            )
-
-
-def _atol(t: Tensor) -> float:
-    return 1e-5 * float(t.abs().max().clamp(min=1))
-
-
-def _no_sequence_convolution(net: nn.Module) -> None:
-    for name, module in net.named_modules():
-        if isinstance(module, nn.Conv1d | nn.Conv2d) and module.kernel_size[0] > 1:
-            raise Unsupported(
-                f"{type(net).__name__}: {name} convolves neighbouring tokens (kernel "
-                f"{module.kernel_size[0]}): the order of the tokens is in its kernel, so it "
-                "cannot be built without positional encoding",
-                always=True,
-            )
 
 
 def build(
@@ -597,16 +248,6 @@ def _forward_error(model: "HFModel", spec: ModelSpec) -> str:
     except Exception as err:
         return hf_config.first_line(err)
     return ""
-
-
-def _position_offset(net: nn.Module) -> int:
-    """How far past its row count a position table is indexed: RoBERTa-style tables (with a
-    padding_idx) number the positions padding_idx + 1, padding_idx + 2, ..."""
-    for name, module in net.named_modules():
-        table = name.rpartition(".")[2] in _POSITION_TABLES and isinstance(module, nn.Embedding)
-        if table and module.padding_idx is not None:
-            return int(module.padding_idx) + 1
-    return 0
 
 
 def _conventions(config_class: Any) -> Conventions:

@@ -18,7 +18,7 @@ refuses the sizes: a model that cannot be built at a drawn size is refused, neve
 import re
 from typing import Any
 
-from transformer_spec.properties.targets.protocols import ModelSpec, Unsupported
+from transformer_spec.properties.targets.levels import ModelSpec, Unsupported
 
 PAD, START, END = 0, 1, 2
 

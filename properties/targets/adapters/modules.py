@@ -25,14 +25,9 @@ import torch
 from torch import Tensor, nn
 from transformer_spec.properties.targets.adapters.call import Call
 from transformer_spec.properties.targets.adapters.sdpa import causal_triangle
-from transformer_spec.properties.targets.protocols import (
-    Conventions,
-    MHASpec,
-    Projections,
-    Target,
-    Unsupported,
-    seed_torch,
-)
+from transformer_spec.properties.targets.conventions import Conventions
+from transformer_spec.properties.targets.levels import MHASpec, Projections, Unsupported, seed_torch
+from transformer_spec.properties.targets.protocols import Target
 
 MHAFactory = Callable[[int, int], nn.Module]  # (d_model, n_heads) -> module
 ProjectionPaths = Mapping[str, str]

@@ -30,16 +30,16 @@ from transformer_spec.properties.targets.adapters.modules import (
     find_path,
     invoke,
 )
-from transformer_spec.properties.targets.protocols import (
+from transformer_spec.properties.targets.conventions import Conventions
+from transformer_spec.properties.targets.levels import (
     ComponentSpec,
-    Conventions,
     LayerKind,
     LayerSpec,
     NormPlacement,
     PositionalLayout,
-    Target,
     Unsupported,
 )
+from transformer_spec.properties.targets.protocols import Target
 
 LayerFactory = Callable[[int, int, int], nn.Module]  # (d_model, n_heads, d_ff) -> layer
 NormKind = Literal["layer_norm", "rms_norm"]

@@ -17,7 +17,9 @@ import torch
 from torch import Tensor
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
-from transformer_spec.properties.targets.protocols import Conventions, Target, Unsupported
+from transformer_spec.properties.targets.conventions import Conventions
+from transformer_spec.properties.targets.levels import Unsupported
+from transformer_spec.properties.targets.protocols import Target
 
 BACKENDS: dict[str, SDPBackend] = {
     "math": SDPBackend.MATH,

@@ -30,7 +30,8 @@ from typing import Literal
 from torch import nn
 from transformer_spec.properties.targets.adapters.call import Call
 from transformer_spec.properties.targets.adapters.modules import multihead_target
-from transformer_spec.properties.targets.protocols import Conventions, Target
+from transformer_spec.properties.targets.conventions import Conventions
+from transformer_spec.properties.targets.protocols import Target
 
 ModuleFactory = Callable[[int, int], nn.Module]  # (d_model, n_heads) -> module
 _NO_WEIGHTS = "forward(x) returns the output alone, no attention weights"

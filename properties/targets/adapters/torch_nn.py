@@ -20,18 +20,16 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 from transformer_spec.properties.targets.builtin import zero_linear
-from transformer_spec.properties.targets.protocols import (
-    Conventions,
-    DeclarationTypeError,
+from transformer_spec.properties.targets.conventions import Conventions, MaskPolarity, WeightsKind
+from transformer_spec.properties.targets.declarations import DeclarationTypeError
+from transformer_spec.properties.targets.levels import (
     LayerSpec,
-    MaskPolarity,
     MHASpec,
     ModelSpec,
     Projections,
-    Target,
-    WeightsKind,
     seed_torch,
 )
+from transformer_spec.properties.targets.protocols import Target
 
 from transformer_spec import reference as R
 
@@ -431,12 +429,6 @@ class TorchTransformerModel(nn.Module):
 
     def incremental_logits(self, tokens: Tensor, src: Tensor | None = None) -> Tensor | None:
         return None  # nn.Transformer has no KV cache
-
-
-_NESTED = (
-    "with nested tensors, nn.TransformerEncoder returns zeros at padded positions; the "
-    "properties read only real positions"
-)
 
 
 def transformer_target(path: str) -> Target:

@@ -1,17 +1,16 @@
-"""What the commands share: usage errors, the Plan from the options, loading targets,
-writing reports, stale known failures."""
+"""What the commands share: usage errors, the Plan from the options, writing reports, stale
+known failures."""
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from transformer_spec.properties.harness.known import KnownFailure
     from transformer_spec.properties.harness.plan import Plan
-    from transformer_spec.properties.harness.runner import CellReport
-    from transformer_spec.properties.targets.loading import KnownFailure
-    from transformer_spec.properties.targets.protocols import Target
+    from transformer_spec.properties.harness.results import CellReport
 
 
 def _usage(command: str, err: Exception) -> int:
@@ -19,35 +18,23 @@ def _usage(command: str, err: Exception) -> int:
     return 2
 
 
-def _loading_error() -> type[Exception]:
-    """The library's usage error (a bad target, a bad known-failures file). Named in an
-    `except` clause after `UsageError`, so that a bad option imports nothing."""
-    from transformer_spec.properties.targets.loading import UsageError as LoadingError
-
-    return LoadingError
-
-
-def _plan(args: argparse.Namespace, default_targets: Sequence[str]) -> "Plan":
+def _plan(args: argparse.Namespace, default_targets: Sequence[str], **more: Any) -> "Plan":
     """The run the options describe, checked (transformer_spec.properties.harness.plan)."""
     from transformer_spec.properties.harness.plan import make_plan
 
     return make_plan(
-        args.targets or default_targets,
+        args.targets,
+        default_targets=default_targets,
         device=args.device,
-        dtypes=args.dtype,
+        dtype=args.dtype,
         profile=args.profile,
         seed=args.seed,
         call_timeout=args.call_timeout,
-        properties=args.property or (),
+        property=args.property,
         known_failures=args.known_failures,
-        default="ci" if args.command == "table" else None,
+        jobs=args.jobs,
+        **more,
     )
-
-
-def _load_targets(names: Sequence[str]) -> "dict[str, Target]":
-    from transformer_spec.properties.targets import loading
-
-    return {name: loading.peek(name) for name in names}
 
 
 def _write(path: str | None, text: "Callable[[], str]") -> bool:
@@ -63,7 +50,7 @@ def _write(path: str | None, text: "Callable[[], str]") -> bool:
 
 
 def _warn_stale(known: "Sequence[KnownFailure]", cells: "Sequence[CellReport]") -> None:
-    from transformer_spec.properties.targets.loading import stale_entries
+    from transformer_spec.properties.harness.known import stale_entries
 
     for entry in stale_entries(known, cells):
         print(

@@ -3,32 +3,38 @@ checked through hf:CLASSNAME, a row each, as one pytest session (docs/hf-board.m
 
 import argparse
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _options
 from .._options import UsageError
 
 if TYPE_CHECKING:
+    from transformer_spec.properties.harness.plan import Plan
     from transformer_spec.properties.reports.board import Row
-    from transformer_spec.properties.targets.loading import KnownFailure
-from ._shared import _loading_error, _usage, _write
+from ._shared import _usage, _write
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when no row has an unexplained failure, 1 when one has, 2 for bad input."""
     try:
-        chosen, known = _options_checked(args)
+        plan = _board_plan(args)
     except UsageError as err:
         return _usage("board", err)
-    except _loading_error() as err:
-        return _usage("board", err)
+    chosen = [tuple(t.split(":")) for t, _ in plan.cells()]
     if args.list:
-        print("\n".join(f"{a} {c} {k}" for a, c, k in chosen))
+        print("\n".join(" ".join(a) for a in chosen))
         return 0
-    rows, wall = _run(args, chosen)
+    # As the plan chose them, for the header, the command and the JSON (merge reads them).
+    args.dtype, args.profile, args.seed, args.jobs = (
+        list(plan.dtypes),
+        plan.profile,
+        plan.seed,
+        plan.jobs,
+    )
+    rows, wall = _run(plan)
     from transformer_spec.properties.reports import board as B
 
-    B.judge(rows, known, args.dtype[0])
+    B.judge(rows, list(plan.known), plan.dtypes[0])
     header = _header(args, len(chosen), wall)
     extra = {
         "command": _command(args),
@@ -54,55 +60,57 @@ def _summary(rows: "list[Row]", wall: float) -> int:
     return 1 if failed else 0
 
 
-def _options_checked(
-    args: argparse.Namespace,
-) -> "tuple[list[tuple[str, str, str]], list[KnownFailure]]":
-    """The architectures to run and the known failures; UsageError for a bad option, before
-    torch is imported."""
-    args.dtype = _options.dtypes(args.dtype or ["float32"])
-    if len(args.dtype) != 1:
-        raise UsageError(f"--dtype: one dtype per board, got {args.dtype}")
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: expected >= 1")
-    if not (args.memory_cap > 0 and args.time_cap > 0):
-        raise UsageError(
-            f"--memory-cap {args.memory_cap:g} / --time-cap {args.time_cap:g}: expected > 0"
-        )
-    shard = _options.shard(args.shard)
-    _options.common_reports(args.markdown, args.json)
+def _board_plan(args: argparse.Namespace) -> "Plan":
+    """The board as a Plan (an item per architecture); UsageError for a bad option."""
+    from transformer_spec.properties.harness.plan import make_plan
+
+    _options.reports(args.markdown, args.json)
+    plan = make_plan(
+        # A generator: transformers is imported for it once the options have passed.
+        (":".join(a) for a in _architectures(args.names)),
+        command="board",
+        dtype=args.dtype,
+        profile=args.profile,
+        seed=args.seed,
+        property=args.property,
+        known_failures=args.known_failures,
+        jobs=args.jobs,
+        shard=args.shard,  # every N-th from the I-th: the shares stay alike in cost
+        caps=(args.memory_cap, args.time_cap),
+    )
+    return plan
+
+
+def _architectures(names: list[str]) -> list[tuple[str, str, str]]:
+    """transformers' architectures, or those `names` names (model types or classes)."""
     from transformer_spec.properties.targets.adapters import hf
-    from transformer_spec.properties.targets.loading import load_known_failures
 
     try:
         every: list[tuple[str, str, str]] = list(hf.architectures())
     except ImportError as err:
         raise UsageError(f"the board needs the 'hf' extra ({err}); {hf.EXTRA_HINT}") from None
-    chosen = every
-    if args.names:
-        wanted = set(args.names)
-        chosen = [a for a in every if a[0] in wanted or a[1] in wanted]
-        unknown = wanted - {a[0] for a in chosen} - {a[1] for a in chosen}
-        if unknown:
-            raise UsageError(
-                f"{sorted(unknown)[0]!r} is not a model type or class of transformers' "
-                "language-model tables; see `transformer-spec board --list`"
-            )
-    if shard is not None:  # every N-th from the I-th: the shares stay alike in cost
-        chosen = chosen[shard[0] - 1 :: shard[1]]
-    known = load_known_failures(args.known_failures) if args.known_failures else []
-    return chosen, known
+    if not names:
+        return every
+    wanted = set(names)
+    chosen = [a for a in every if a[0] in wanted or a[1] in wanted]
+    unknown = wanted - {a[0] for a in chosen} - {a[1] for a in chosen}
+    if unknown:
+        raise UsageError(
+            f"{sorted(unknown)[0]!r} is not a model type or class of transformers' "
+            "language-model tables; see `transformer-spec board --list`"
+        )
+    return chosen
 
 
-def _run(args: argparse.Namespace, chosen: list[tuple[str, str, str]]) -> "tuple[list[Row], float]":
+def _run(plan: "Plan") -> "tuple[list[Row], float]":
     from transformer_spec.properties.harness import session
     from transformer_spec.properties.harness.progress import Progress
-    from transformer_spec.properties.harness.registry import select
 
-    properties = sorted(p.id for p in select(args.property))
-    index = {a: i for i, (a, _, _) in enumerate(chosen)}
+    chosen = [t for t, _ in plan.cells()]
+    index = {a.split(":")[0]: i for i, a in enumerate(chosen)}
     print(
-        f"{len(chosen)} architectures, {args.jobs} worker(s), {args.dtype[0]}, profile "
-        f"{args.profile}, seed {args.seed}: a line per architecture as it is done",
+        f"{len(chosen)} architectures; {plan.workers()[1]}; {plan.dtypes[0]}, profile "
+        f"{plan.profile}, seed {plan.seed}: a line per architecture as it is done",
         flush=True,
     )
     start = time.perf_counter()
@@ -111,22 +119,19 @@ def _run(args: argparse.Namespace, chosen: list[tuple[str, str, str]]) -> "tuple
         def on_start(name: str) -> None:
             progress.note(index[name.split(":")[0]], f"{name.split(':')[1]}")
 
-        def on_row(row: "Row") -> None:
+        def on_row(data: dict[str, Any]) -> None:
+            row = _row(data)
             progress.finished(index[row.architecture])
             progress.line(_row_line(row, progress.done, progress.total))
 
-        rows = session.run_board(
-            chosen,
-            properties,
-            jobs=args.jobs,
-            profile=args.profile,
-            dtype=args.dtype[0],
-            seed=args.seed,
-            caps=(args.memory_cap, args.time_cap),
-            on_row=on_row,
-            on_start=on_start,
-        )
-    return rows, time.perf_counter() - start
+        done = session.run(plan, session.Hooks(row=on_row, start=on_start))
+    return [_row(data) for data in done.rows], time.perf_counter() - start
+
+
+def _row(data: dict[str, Any]) -> "Row":
+    from transformer_spec.properties.reports.board import Row
+
+    return Row(**{k: v for k, v in data.items() if k != "name"})
 
 
 def _row_line(row: "Row", done: int, total: int) -> str:

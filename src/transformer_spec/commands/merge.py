@@ -10,7 +10,7 @@ from .._options import UsageError
 
 if TYPE_CHECKING:
     pass
-from ._shared import _loading_error, _usage, _write
+from ._shared import _usage, _write
 
 
 def _boards(paths: list[str]) -> list[dict[str, Any]] | None:
@@ -36,12 +36,10 @@ def _merge_boards(args: argparse.Namespace, reports: list[dict[str, Any]]) -> in
     try:
         rows, settings = B.merge(reports)
         if args.known_failures:
-            from transformer_spec.properties.targets.loading import load_known_failures
+            from transformer_spec.properties.harness.known import load_known_failures
 
             B.judge(rows, load_known_failures(args.known_failures), str(settings["dtype"]))
-    except ValueError as err:
-        return _usage("merge", err)
-    except _loading_error() as err:
+    except (ValueError, UsageError) as err:
         return _usage("merge", err)
     header = f"Merged by `transformer-spec merge` from {len(reports)} boards: " + " ".join(
         str(r.get("header", "")) for r in reports[:1]
@@ -59,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     input (a report that cannot be read, or two reports that disagree on a cell). Shards of
     a board (`transformer-spec board --shard I/N --json ...`) merge into one board."""
     try:
-        _options.common_reports(args.markdown, args.json)
+        _options.reports(args.markdown, args.json)
         boards = _boards(args.reports)
         if boards is not None:
             return _merge_boards(args, boards)

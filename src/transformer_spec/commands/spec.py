@@ -11,7 +11,7 @@ from ._shared import _usage
 
 
 def run(args: argparse.Namespace) -> int:
-    from transformer_spec.properties.harness.registry import checked_by
+    from transformer_spec.properties.checks import checked_by
     from transformer_spec.spec import load_spec
     from transformer_spec.spec._cited import cited_by_tests
 

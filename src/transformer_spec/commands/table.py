@@ -5,110 +5,100 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from transformer_spec.properties.harness.profiles import DEFAULT_CALL_TIMEOUT, PROFILES
+
 from .. import _options
-from .._options import DEFAULT_CALL_TIMEOUT, UsageError
+from .._options import UsageError
 from .._version import __version__
 
 if TYPE_CHECKING:
     from transformer_spec.properties.harness.plan import Plan
     from transformer_spec.properties.harness.progress import Progress
-    from transformer_spec.properties.harness.runner import CellReport, Result
-    from transformer_spec.properties.targets.protocols import Target
-from ._shared import _load_targets, _loading_error, _plan, _usage, _warn_stale, _write
+    from transformer_spec.properties.harness.results import CellReport
+    from transformer_spec.properties.harness.session import Run
+from ._shared import _plan, _usage, _warn_stale, _write
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every target passes every applicable property or fails it with a written
     reason, 1 when a failure has none, 2 for bad input."""
-    try:
-        _options.common(args, args.markdown, args.json)
-        shard = _options.shard(args.shard)
-        if args.budget is not None and not args.budget > 0:
-            raise UsageError(f"--budget {args.budget:g}: expected seconds > 0")
-        from transformer_spec.properties.harness.runner import PROFILES
-        from transformer_spec.properties.reports import table as C
+    from transformer_spec.properties.harness.names import BUILTIN
 
-        defaults, skipped = _options.missing_extra(C.all_targets())
+    try:
+        _options.reports(args.markdown, args.json)
+        defaults, skipped = _options.missing_extra(list(BUILTIN))
         if skipped and not args.targets:
             print(f"warning: {_options.skipped_line(skipped)}", file=sys.stderr)
-        plan = _plan(args, defaults)
-        targets = _load_targets(plan.targets)
+        plan = _plan(
+            args,
+            defaults,
+            command="table",
+            shard=args.shard,
+            budget=args.budget,
+            on_device_only=not args.targets,  # by default, the targets the device runs
+        )
+        done = _run_table(args, plan)
     except UsageError as err:
         return _usage("table", err)
-    except _loading_error() as err:
-        return _usage("table", err)
-    device, known = plan.device, list(plan.known)
-    left_out = []
-    if not args.targets:  # by default, only the targets that run on this device
-        left_out = [n for n, t in targets.items() if device.type not in t.conventions.devices]
-    names = [n for n in targets if n not in left_out]
-    chosen = [(n, d) for d in plan.dtypes for n in names]
-    if shard is not None:  # every N-th cell from the I-th: the shares stay alike in cost
-        chosen = chosen[shard[0] - 1 :: shard[1]]
-    cells = _run_table(args, plan, targets, chosen)
-    ran = {(c.target, c.dtype) for c in cells}
-    by_spec = {n: targets[n].name for n in names}
-    not_run = [f"{n} ({d})" for n, d in chosen if (by_spec[n], d) not in ran]
+    from transformer_spec.properties.reports import table as C
+
+    cells, left_out = done.cells, plan.left_out()
+    names = [n for n in plan.runnable() if n in done.targets]
+    not_run = [f"{n} ({d})" for n, d in done.not_run]
     if not_run:
         print(f"warning: {len(not_run)} cells not run: the budget was spent", file=sys.stderr)
     text = C.render_markdown(
         cells,
-        _table_header(args, names, cells, left_out, str(device), not_run),
+        _table_header(args, names, cells, left_out, plan.device, not_run),
         f"Profile `{plan.profile}` ({PROFILES[plan.profile]['max_examples']} examples per "
         f"property, seed {plan.seed}).",
-        {n: t.description for n, t in targets.items()},
+        {t.name: t.description for t in done.targets.values()},
     )
     written = _write(args.markdown, lambda: text)
     command = " ".join(["transformer-spec table", *_table_words(args)])
     extra: dict[str, object] = {"command": command, "not_run": not_run, "left_out": left_out}
-    written &= _write(args.json, lambda: _table_json(cells, targets, names, extra))
+    written &= _write(args.json, lambda: _table_json(cells, done, names, extra))
     print(text)
-    _warn_stale(known, cells)
+    _warn_stale(plan.known, cells)
+    if done.unloaded:
+        for problem in done.unloaded.values():
+            print(f"transformer-spec table: {problem} (not run)", file=sys.stderr)
+        return 2
     failed = sum(c.count("fail") for c in cells)
     return 1 if failed else (0 if written else 2)
 
 
-def _run_table(
-    args: argparse.Namespace,
-    plan: "Plan",
-    targets: "dict[str, Target]",
-    chosen: list[tuple[str, str]],
-) -> "list[CellReport]":
-    """The cells, as one pytest session over --jobs workers; a line on stderr as each cell
-    is done (the table itself goes to stdout)."""
+def _run_table(args: argparse.Namespace, plan: "Plan") -> "Run":
+    """The cells, as one pytest session; a line on stderr as each cell is done (the table
+    itself goes to stdout)."""
     import time
 
     from transformer_spec.properties.harness import session
     from transformer_spec.properties.harness.progress import Progress
-    from transformer_spec.properties.harness.runner import CellReport
     from transformer_spec.properties.reports import report
 
-    print(
-        f"{len(chosen)} cells, {args.jobs} worker(s): a line per cell as it is done",
-        file=sys.stderr,
-    )
-    names = {spec: target.name for spec, target in targets.items()}
-    arrived: dict[tuple[str, str], list[Result]] = {cell: [] for cell in chosen}
-    wanted = len(plan.selected())
+    chosen = plan.cells()
+    workers, why = plan.workers()
     start = time.perf_counter()
     with Progress(total=len(chosen)) as progress:
+        names: dict[str, str] = {}
 
-        def on_item(target: str, dtype: str, result: "Result") -> None:
-            arrived[(target, dtype)].append(result)
-            if len(arrived[(target, dtype)]) == wanted:
-                cell = CellReport(names[target], str(plan.device), dtype, plan.profile, plan.seed)
-                cell.results = arrived[(target, dtype)]
-                progress.finished(chosen.index((target, dtype)))
-                progress.line(_cell_line(cell, progress), sys.stderr)
+        def loaded(run: "Run") -> None:
+            names.update({t.name: spec for spec, t in run.targets.items()})
+            progress.line(f"{len(chosen)} cells; {why}: a line per cell as it is done", sys.stderr)
 
-        cells = session.run_plan(
-            plan, names, jobs=args.jobs, on_item=on_item, cells=chosen, budget=args.budget
-        )
+        def on_cell(cell: "CellReport") -> None:
+            progress.finished(chosen.index((names[cell.target], cell.dtype)))
+            progress.line(_cell_line(cell, progress), sys.stderr)
+
+        done = session.run(plan, session.Hooks(loaded=loaded, cell=on_cell))
     wall = time.perf_counter() - start
-    for line in report.run_summary(cells)[1:]:
+    for line in report.run_summary(done.cells)[1:]:
         print(line, file=sys.stderr)
-    print(f"{len(cells)} cells, {args.jobs} worker(s): {wall:.0f} s wall", file=sys.stderr)
-    return cells
+    print(
+        f"{len(done.cells)} cells, {workers or 1} process(es): {wall:.0f} s wall", file=sys.stderr
+    )
+    return done
 
 
 def _cell_line(cell: "CellReport", progress: "Progress") -> str:
@@ -147,22 +137,20 @@ def _table_header(
 
 
 def _table_json(
-    cells: "list[CellReport]",
-    targets: "dict[str, Target]",
-    names: list[str],
-    extra: dict[str, object],
+    cells: "list[CellReport]", done: "Run", names: list[str], extra: dict[str, object]
 ) -> str:
     from transformer_spec.properties.reports import report
     from transformer_spec.spec import load_spec
 
-    ran = {n: targets[n] for n in names}
+    ran = {n: done.targets[n] for n in names}
     return report.to_json(cells, ran, load_spec().version, extra)
 
 
 def _table_words(args: argparse.Namespace) -> list[str]:
     """The options that shape the table, as a command that regenerates it."""
-    words = [f"--device {args.device}"] + [f"--dtype {d}" for d in args.dtype]
-    if args.call_timeout != DEFAULT_CALL_TIMEOUT:
+    words = [f"--device {args.device or 'cpu'}"]
+    words += [f"--dtype {d}" for d in args.dtype or ["float32"]]
+    if args.call_timeout not in (None, DEFAULT_CALL_TIMEOUT):
         words.append(f"--call-timeout {args.call_timeout:g}")
     if args.profile not in (None, "ci"):
         words.append(f"--profile {args.profile}")
