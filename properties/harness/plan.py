@@ -39,6 +39,9 @@ _CORES = os.cpu_count() or 1
 _PROFILE_ANY = "ci when $CI is set, else quick"
 _PROFILE_DEFAULT = {"table": "ci", "mutants": "ci", "board": "quick"}
 _KINDS: dict[str, Kind] = {"mutants": "mutants", "board": "board"}  # the others: properties
+# The targets `check` and the pytest plugin run when none is named (`table`: every built-in
+# target whose extra is installed, `_options.missing_extra`).
+CHECK_TARGETS = ("reference-math", "reference-fused")
 # The adapter levels from the slowest property runs to the fastest (a model property builds
 # and runs whole models; an attention one calls one function).
 _COST_ORDER = ("model", "layers", "components", "mha", "attention", "vocabulary")
@@ -284,7 +287,7 @@ def make_plan(
     property: Sequence[str] | None = None,
     known_failures: str | None = None,
     pictures: str | None = None,
-    default_targets: Sequence[str] = ("reference-math",),
+    default_targets: Sequence[str] = CHECK_TARGETS,
     command: str = "check",
     jobs: int | None = None,
     shard: str | None = None,

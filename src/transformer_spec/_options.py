@@ -8,6 +8,7 @@ from pathlib import Path
 
 from transformer_spec.properties.harness.errors import UsageError as UsageError
 from transformer_spec.properties.harness.names import BUILTIN
+from transformer_spec.properties.harness.plan import CHECK_TARGETS
 
 from ._extras import HF_EXTRA_HINT as HF_EXTRA_HINT
 
@@ -30,7 +31,7 @@ def skipped_line(skipped: Sequence[str]) -> str:
     )
 
 
-CHECK_DEFAULT = "reference-math reference-fused"
+CHECK_DEFAULT = " ".join(CHECK_TARGETS)
 TABLE_DEFAULT = "every built-in target that runs on the device"
 
 

@@ -18,13 +18,12 @@ def _usage(command: str, err: Exception) -> int:
     return 2
 
 
-def _plan(args: argparse.Namespace, default_targets: Sequence[str], **more: Any) -> "Plan":
+def _plan(args: argparse.Namespace, **more: Any) -> "Plan":
     """The run the options describe, checked (transformer_spec.properties.harness.plan)."""
     from transformer_spec.properties.harness.plan import make_plan
 
     return make_plan(
         args.targets,
-        default_targets=default_targets,
         device=args.device,
         dtype=args.dtype,
         profile=args.profile,

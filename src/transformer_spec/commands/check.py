@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             return _list_properties(args)
         if args.json == "-":
             raise UsageError("--json: expected a PATH (a bare --json goes with --list)")
-        plan = _plan(args, DEFAULT_TARGETS, pictures=_pictures_possible(pictures, missing))
+        plan = _plan(args, pictures=_pictures_possible(pictures, missing))
         done = _run_session(args, plan)
     except UsageError as err:
         return _usage("check", err)
@@ -45,9 +45,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(done.unloaded)} target(s) could not be loaded and were not run (exit 2)")
         return 2
     return code
-
-
-DEFAULT_TARGETS = _options.CHECK_DEFAULT.split()
 
 
 def _pictures_possible(folder: Path | None, missing: list[str]) -> str | None:

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {_options.skipped_line(skipped)}", file=sys.stderr)
         plan = _plan(
             args,
-            defaults,
+            default_targets=defaults,
             command="table",
             shard=args.shard,
             budget=args.budget,
