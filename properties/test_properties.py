@@ -87,15 +87,21 @@ def _device(config: pytest.Config, name: str) -> Any:
     return found
 
 
+_DRAWER = pytest.StashKey[Any]()
+
+
 def _drawer(config: pytest.Config, folder: str | None) -> Any:
-    """The runner's on_failure hook that draws into `folder`, made once; None without one."""
+    """The runner's on_failure hook that draws into `folder`, made once per process (it says
+    once why it cannot draw); None without a folder."""
     if folder is None:
         return None
-    from pathlib import Path
+    if _DRAWER not in config.stash:
+        from pathlib import Path
 
-    from transformer_spec.properties.reports.pictures import drawer
+        from transformer_spec.properties.reports.pictures import drawer
 
-    return drawer(Path(folder), [])
+        config.stash[_DRAWER] = drawer(Path(folder), [])
+    return config.stash[_DRAWER]
 
 
 @pytest.mark.transformer_spec

@@ -149,10 +149,15 @@ MAKE_A_PLAN = (
 )
 
 
-@pytest.mark.parametrize("code", [f"import {P}.plugin", MAKE_A_PLAN], ids=["plugin", "plan"])
+@pytest.mark.parametrize(
+    "code",
+    [f"import {P}.plugin", MAKE_A_PLAN, f"import {P}.harness.session"],
+    ids=["plugin", "plan", "session"],
+)
 def test_the_plan_and_the_plugin_import_no_torch(code: str) -> None:
-    """The Plan is made and sized, and the workers started, before torch is imported (the
-    plugin is loaded by every pytest session of a project that has the package installed)."""
+    """The Plan is made and sized, and the session starts its workers, before torch is
+    imported (the plugin is loaded by every pytest session of a project that has the
+    package installed)."""
     import subprocess
     import sys
 

@@ -43,19 +43,7 @@ def test_mutants_command_catches_every_mutant(tmp_path: Path) -> None:
         [*cmd, "--markdown", str(out)], capture_output=True, text=True, env=env, timeout=900
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    # The matrix it wrote holds what the committed one says: the same mutants and bugs in
-    # the same order, every property the committed matrix credits with a kill still killing
-    # (UNSTABLE: the kills near a tolerance that come and go between runs), caught in
-    # bfloat16 alike. A kill the run finds that docs/ does not list is allowed: the claims
-    # of docs/ still hold (regenerate it to list it).
-    written, committed = _matrix(out.read_text()), _matrix(MATRIX.read_text())
-    assert [(m, bug) for m, bug, _, _ in written] == [(m, bug) for m, bug, _, _ in committed]
-    for (name, _, killers, bf16), (_, _, before, bf16_before) in zip(
-        written, committed, strict=True
-    ):
-        lost = {(name, pid) for pid in before - killers}
-        assert lost <= UNSTABLE, f"{name}: no longer killed by {sorted(before - killers)}"
-        assert bf16 == bf16_before, name
+    assert _departures(out.read_text(), MATRIX.read_text()) == []
 
 
 MATRIX = ROOT / "docs" / "kill-matrix.md"
@@ -68,6 +56,23 @@ UNSTABLE = {
 }
 
 
+def _departures(written: str, committed: str) -> list[str]:
+    """Where a matrix a run wrote says less than the committed one: other mutants or bugs
+    or order, a property the committed matrix credits with a kill that no longer kills
+    (UNSTABLE: the kills near a tolerance that come and go between runs), another bfloat16
+    verdict. A kill the run finds that docs/ does not list is allowed: the claims of docs/
+    still hold (regenerate it to list it)."""
+    new, old = _matrix(written), _matrix(committed)
+    if [(m, bug) for m, bug, _, _ in new] != [(m, bug) for m, bug, _, _ in old]:
+        return ["the mutants or their bugs differ"]
+    found = []
+    for (name, _, killers, bf16), (_, _, before, bf16_before) in zip(new, old, strict=True):
+        lost = sorted(pid for pid in before - killers if (name, pid) not in UNSTABLE)
+        found += [f"{name}: no longer killed by {lost}"] if lost else []
+        found += [f"{name}: bfloat16 verdict changed"] if bf16 != bf16_before else []
+    return found
+
+
 def _matrix(text: str) -> list[tuple[str, str, set[str], bool]]:
     """Each row of a kill matrix: (mutant, bug, the float32 killers, caught in bfloat16)."""
     rows = []
@@ -78,6 +83,27 @@ def _matrix(text: str) -> list[tuple[str, str, set[str], bool]]:
         killers = set(re.findall(r"([\w.]+) \(\d+\)", cells[2]))
         rows.append((cells[0].strip("`"), cells[1], killers, cells[3] != "SURVIVED"))
     return rows
+
+
+def test_a_lost_kill_or_bfloat16_verdict_is_a_departure() -> None:
+    """What the slow test compares with: a killer gone from a row, or a bfloat16 verdict
+    changed, departs from docs/; a new killer, or an unstable one gone, does not."""
+    committed = MATRIX.read_text()
+    assert _departures(committed, committed) == []
+    row = next(line for line in committed.splitlines() if line.startswith("| `scale-missing`"))
+    first = re.search(r"([\w.]+) \(\d+\), ", row)
+    assert first is not None
+    lost = committed.replace(row, row.replace(first[0], "", 1))
+    assert _departures(lost, committed) == [f"scale-missing: no longer killed by ['{first[1]}']"]
+    gained = committed.replace(row, row.replace(first[0], f"{first[0]}layers.residual_path (1), "))
+    assert _departures(gained, committed) == []
+    survived = committed.replace(row, row.rsplit(" | ", 1)[0] + " | SURVIVED |")
+    assert _departures(survived, committed) == ["scale-missing: bfloat16 verdict changed"]
+    name, pid = sorted(UNSTABLE)[0]
+    unstable = next(line for line in committed.splitlines() if line.startswith(f"| `{name}`"))
+    if pid in unstable:
+        gone = committed.replace(unstable, re.sub(rf"{re.escape(pid)} \(\d+\),? ?", "", unstable))
+        assert _departures(gone, committed) == []
 
 
 def test_a_matrix_is_read_back_row_by_row() -> None:

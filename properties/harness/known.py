@@ -31,8 +31,8 @@ class KnownFailure:
 
     def covers(self, target: str, dtype: str, device: str) -> bool:
         """Whether the entry is about this cell at all (its target part and @ limits)."""
-        dtypes = [w for w in self.where if w in _DTYPE_WORDS]
-        devices = [w for w in self.where if w not in _DTYPE_WORDS]
+        dtypes = [w for w in self.where if w in DTYPE_WORDS]
+        devices = [w for w in self.where if w not in DTYPE_WORDS]
         named = "/" not in self.pattern or fnmatch.fnmatchcase(target, self.pattern.split("/")[0])
         return (
             named
@@ -42,8 +42,6 @@ class KnownFailure:
 
 
 _LINE = re.compile(r"^(?P<pattern>[^\s@]+)(@(?P<where>\S+))?\s+(?P<reason>\S.*)$")
-_DTYPE_WORDS = DTYPE_WORDS
-_DEVICE_WORDS = DEVICE_WORDS
 
 
 def load_known_failures(path: str) -> list[KnownFailure]:
@@ -66,12 +64,12 @@ def load_known_failures(path: str) -> list[KnownFailure]:
                 f"'PROPERTY-ID-OR-PATTERN[@DTYPE-OR-DEVICE,...] reason', got {line!r}"
             )
         where = tuple(match["where"].split(",")) if match["where"] else ()
-        unknown = [w for w in where if w not in (*_DTYPE_WORDS, *_DEVICE_WORDS)]
+        unknown = [w for w in where if w not in (*DTYPE_WORDS, *DEVICE_WORDS)]
         if unknown:
             raise UsageError(
                 f"known-failures file {path!r} line {number}: @{match['where']}: "
-                f"{unknown[0]!r} is neither a dtype {list(_DTYPE_WORDS)} nor a device type "
-                f"{list(_DEVICE_WORDS)}"
+                f"{unknown[0]!r} is neither a dtype {list(DTYPE_WORDS)} nor a device type "
+                f"{list(DEVICE_WORDS)}"
             )
         entries.append(KnownFailure(match["pattern"], match["reason"].strip(), number, where))
     return entries

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from transformer_spec.properties.harness import index, names
@@ -178,7 +179,7 @@ class Plan:
     def selected(self) -> list[str]:
         """The chosen property ids, in the registry's order."""
         pats = self.properties
-        return [i for i in index.ids() if not pats or any(_glob(i, p) for p in pats)]
+        return [i for i in index.ids() if not pats or any(fnmatchcase(i, p) for p in pats)]
 
     def runnable(self) -> list[str]:
         """The targets this run checks: the device's own, when asked (names.BUILTIN)."""
@@ -216,14 +217,9 @@ class Plan:
             return 0, "--jobs 1: one process"
         if self.kind != "properties":
             rows = len(self.cells())
-            return (
-                (self.jobs, f"{rows} rows: {self.jobs} worker processes")
-                if rows > 1
-                else (
-                    0,
-                    "one row: one process",
-                )
-            )
+            if rows < 2:
+                return 0, "one row: one process"
+            return self.jobs, f"{rows} rows: {self.jobs} worker processes"
         runs = self.applicable_runs()
         if runs < SMALL_RUN:
             return 0, (
@@ -235,7 +231,8 @@ class Plan:
     def applicable_runs(self) -> int:
         """Property runs that can apply, from what the built-in targets offer (every one for
         a target known only once loaded)."""
-        chosen = [e for e in index.entries() if e.id in set(self.selected())]
+        ids = set(self.selected())
+        chosen = [e for e in index.entries() if e.id in ids]
         return sum(sum(_offers(t, e.level) for e in chosen) for t, _ in self.cells())
 
     def reproduce(self, target: str, dtype: str) -> str:
@@ -260,12 +257,6 @@ class Plan:
         data["shard"] = None if data["shard"] is None else tuple(data["shard"])
         trace("plan", "read")
         return cls(**data)
-
-
-def _glob(pid: str, pattern: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(pid, pattern)
 
 
 def _devices(target: str) -> tuple[str, ...]:

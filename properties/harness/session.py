@@ -54,7 +54,7 @@ class Hooks:
 
     loaded: "Callable[[Run], None]" = lambda run: None
     item: OnItem = lambda target, dtype, result: None
-    cell: Callable[[CellReport], None] = lambda cell: None
+    cell: Callable[[str, CellReport], None] = lambda target, cell: None  # (plan name, cell)
     row: Callable[[dict[str, Any]], None] = lambda row: None
     start: Callable[[str], None] = lambda name: None
 
@@ -112,7 +112,7 @@ class _Controller:
         cell[result.property] = result
         self.hooks.item(target, dtype, result)
         if len(cell) == len(self.props):
-            self.hooks.cell(self.cell(target, dtype))
+            self.hooks.cell(target, self.cell(target, dtype))
 
     def cell(self, target: str, dtype: str) -> CellReport:
         import torch

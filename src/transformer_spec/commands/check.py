@@ -4,7 +4,7 @@ process, or spread over workers by pytest-xdist: the Plan says which)."""
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import _options
 from .._options import UsageError
@@ -16,13 +16,6 @@ if TYPE_CHECKING:
     from transformer_spec.properties.harness.results import CellReport, Result
     from transformer_spec.properties.harness.session import Run
 from ._shared import _plan, _usage, _warn_stale, _write
-
-
-def _report() -> Any:
-    """The reports module (it imports torch: loaded once the run has started)."""
-    from transformer_spec.properties.reports import report
-
-    return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,39 +93,42 @@ class _InOrder:
         self.arrived[(target, dtype)][result.property] = result
         self._flush()
 
-    def finished(self, cell: "CellReport") -> None:
-        name = next(t for t, spec in self.run.targets.items() if spec.name == cell.target)
-        self.done[(name, cell.dtype)] = cell
+    def finished(self, target: str, cell: "CellReport") -> None:
+        self.done[(target, cell.dtype)] = cell
         self._flush()
 
     def _flush(self) -> None:
+        from transformer_spec.properties.reports import report
+
         while self.at < len(self.cells):
             cell = self.cells[self.at]
             self._show(cell)
             if cell not in self.done:
                 return
-            lines = _report().cell_summary(self.done[cell], self.args.verbose)
+            lines = report.cell_summary(self.done[cell], self.args.verbose)
             for line in lines[: 1 if self.args.quiet else None]:
                 self.progress.line(line)
             self.at += 1
 
     def _show(self, cell: tuple[str, str]) -> None:
+        from transformer_spec.properties.reports import report
+
         name, dtype = cell
         target, plan, arrived = self.run.targets[name], self.run.plan, self.arrived[cell]
         if self.printed[cell] == 0 and self.props[0] in arrived:
             if dtype == plan.dtypes[0]:
-                self.progress.line("\n".join(_report().header(target)))
+                self.progress.line("\n".join(report.header(target)))
                 self.progress.line(
                     f"transformer-spec {__version__}, torch {_torch_version()}, device "
                     f"{plan.device}, profile {plan.profile}"
                 )
             self.progress.line(
-                _report().cell_heading(target.name, plan.device, dtype, plan.profile, plan.seed)
+                report.cell_heading(target.name, plan.device, dtype, plan.profile, plan.seed)
             )
         while self.printed[cell] < len(self.props) and self.props[self.printed[cell]] in arrived:
             r = arrived[self.props[self.printed[cell]]]
             if not self.args.quiet or r.outcome in ("fail", "known_failure"):
-                for line in _report().result_lines(r, self.width, self.args.verbose):
+                for line in report.result_lines(r, self.width, self.args.verbose):
                     self.progress.line(line)
             self.printed[cell] += 1
 

@@ -81,14 +81,12 @@ def _run_table(args: argparse.Namespace, plan: "Plan") -> "Run":
     workers, why = plan.workers()
     start = time.perf_counter()
     with Progress(total=len(chosen)) as progress:
-        names: dict[str, str] = {}
 
         def loaded(run: "Run") -> None:
-            names.update({t.name: spec for spec, t in run.targets.items()})
             progress.line(f"{len(chosen)} cells; {why}: a line per cell as it is done", sys.stderr)
 
-        def on_cell(cell: "CellReport") -> None:
-            progress.finished(chosen.index((names[cell.target], cell.dtype)))
+        def on_cell(target: str, cell: "CellReport") -> None:
+            progress.finished(chosen.index((target, cell.dtype)))
             progress.line(_cell_line(cell, progress), sys.stderr)
 
         done = session.run(plan, session.Hooks(loaded=loaded, cell=on_cell))
